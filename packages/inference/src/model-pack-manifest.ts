@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/**
+ * The `model.json` manifest of a model pack. A pack is a folder holding this manifest,
+ * the ONNX files it names and a Hugging Face `tokenizer.json`. Names follow the
+ * ecosystem's export conventions (Optimum for the planner, diffusers for the decoder)
+ * so that an exported real model can be dropped in beside the reference pack.
+ */
+export const ModelPackManifest = z
+  .object({
+    format: z.literal('glm-image-model-pack'),
+    formatVersion: z.literal(1),
+    name: z.string().min(1),
+    /** Image sizes the pack accepts, in pixels. */
+    sizes: z.object({
+      multiple: z.number().int().positive(),
+      min: z.number().int().positive(),
+      max: z.number().int().positive(),
+      /** Largest accepted long-side / short-side ratio (exclusive). */
+      maxAspectRatio: z.number().positive(),
+      default: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }),
+    }),
+    planner: z.object({
+      /** Causal LM exported like Optimum's decoders (input_ids, attention_mask, position_ids, past_key_values.{i}.key|value). */
+      model: z.string().min(1),
+      tokenizer: z.string().min(1),
+      numLayers: z.number().int().positive(),
+      numKvHeads: z.number().int().positive(),
+      headDim: z.number().int().positive(),
+      /**
+       * The image vocabulary: logits index j is token id `firstTokenId + j`. The first
+       * `codebookSize` ids are semantic image tokens; the rest are specials.
+       */
+      imageVocab: z.object({
+        firstTokenId: z.number().int().nonnegative(),
+        size: z.number().int().positive(),
+        codebookSize: z.number().int().positive(),
+      }),
+      specialTokens: z.object({
+        startOfPrompt: z.string().min(1), // <sop>
+        endOfPrompt: z.string().min(1), // <eop>
+        beginOfImage: z.string().min(1), // <|begin_of_image|>
+        endOfImage: z.string().min(1), // <|end_of_image|>
+        pad: z.string().min(1),
+      }),
+      /** Grid rules: main grid is H/mainPatch x W/mainPatch; preview floor(sqrt(H/W)*previewSide) x floor(sqrt(W/H)*previewSide). */
+      grid: z.object({ mainPatch: z.number().int().positive(), previewSide: z.number().int().positive() }),
+      sampling: z.object({
+        temperature: z.number().positive(),
+        topP: z.number().gt(0).max(1),
+        topK: z.number().int().nonnegative(),
+      }),
+    }),
+    decoder: z.object({
+      /** Denoiser: sample, timestep, prior_token_id, prior_token_drop, glyph_ids -> velocity. */
+      denoiser: z.string().min(1),
+      /** VAE decoder: latent_sample -> sample (RGB in [-1, 1]). */
+      vaeDecoder: z.string().min(1),
+      latentChannels: z.number().int().positive(),
+      vaeScaleFactor: z.number().int().positive(),
+      /** Per-channel normalisation: latents fed to the VAE are `latents * std + mean`. */
+      latentsMean: z.array(z.number()),
+      latentsStd: z.array(z.number().positive()),
+      /** Prior tokens are upsampled from the main grid to H/priorPatch x W/priorPatch. */
+      priorPatch: z.number().int().positive(),
+      glyphs: z.object({ maxLength: z.number().int().positive(), padId: z.number().int(), byteOffset: z.number().int() }),
+      scheduler: z.object({
+        type: z.literal('flow-match-euler'),
+        numTrainTimesteps: z.number().int().positive(),
+        /** mu = sqrt(seqLen / baseSeqLen) * maxShift + baseShift, seqLen = (H/16)*(W/16). */
+        baseSeqLen: z.number().positive(),
+        baseShift: z.number(),
+        maxShift: z.number(),
+        /** 'linear': sigma' = mu / (mu + (1/sigma - 1)); 'exponential': exp(mu) / (exp(mu) + (1/sigma - 1)). */
+        timeShift: z.enum(['linear', 'exponential']),
+      }),
+      defaultSteps: z.number().int().positive(),
+      defaultGuidanceScale: z.number().nonnegative(),
+    }),
+    /** Optional cheap CPU model: preview_token_id [B, ph, pw] -> image [B, 3, ph*cellPixels, pw*cellPixels] in [0, 1]. */
+    preview: z.object({ model: z.string().min(1), cellPixels: z.number().int().positive() }).optional(),
+  })
+  .strict();
+
+export type ModelPackManifest = z.infer<typeof ModelPackManifest>;

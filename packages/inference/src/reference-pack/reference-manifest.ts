@@ -1,0 +1,61 @@
+import type { ModelPackManifest } from '../model-pack-manifest.ts';
+import { CODEBOOK_SIZE } from './semantic-codebook.ts';
+
+/** First token id of the image vocabulary; text and special tokens live below it. */
+export const IMAGE_TOKEN_OFFSET = 4096;
+/** Codebook plus 128 specials, as in GLM-Image's LM head. */
+export const IMAGE_VOCAB_SIZE = 16_512;
+export const END_OF_IMAGE_ID = IMAGE_TOKEN_OFFSET + CODEBOOK_SIZE;
+export const BEGIN_OF_IMAGE_ID = END_OF_IMAGE_ID + 1;
+
+/**
+ * Normalisation of the reference VAE's latent space. Deliberately not 0/1 so that
+ * a runtime forgetting to de-normalise produces visibly wrong colours.
+ */
+export const LATENTS_MEAN = [0.1, -0.05, 0.08, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+export const LATENTS_STD = [0.9, 1.1, 0.95, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
+
+export const REFERENCE_MANIFEST: ModelPackManifest = {
+  format: 'glm-image-model-pack',
+  formatVersion: 1,
+  name: 'glm-image-reference',
+  sizes: { multiple: 32, min: 512, max: 2048, maxAspectRatio: 4, default: { width: 1024, height: 1024 } },
+  planner: {
+    model: 'planner.onnx',
+    tokenizer: 'tokenizer.json',
+    numLayers: 2,
+    numKvHeads: 1,
+    headDim: 32,
+    imageVocab: { firstTokenId: IMAGE_TOKEN_OFFSET, size: IMAGE_VOCAB_SIZE, codebookSize: CODEBOOK_SIZE },
+    specialTokens: {
+      startOfPrompt: '<sop>',
+      endOfPrompt: '<eop>',
+      beginOfImage: '<|begin_of_image|>',
+      endOfImage: '<|end_of_image|>',
+      pad: '<pad>',
+    },
+    grid: { mainPatch: 32, previewSide: 16 },
+    sampling: { temperature: 0.9, topP: 0.75, topK: 0 },
+  },
+  decoder: {
+    denoiser: 'denoiser.onnx',
+    vaeDecoder: 'vae_decoder.onnx',
+    latentChannels: 16,
+    vaeScaleFactor: 8,
+    latentsMean: LATENTS_MEAN,
+    latentsStd: LATENTS_STD,
+    priorPatch: 16,
+    glyphs: { maxLength: 256, padId: 0, byteOffset: 3 },
+    scheduler: {
+      type: 'flow-match-euler',
+      numTrainTimesteps: 1000,
+      baseSeqLen: 256,
+      baseShift: 0.25,
+      maxShift: 0.75,
+      timeShift: 'linear',
+    },
+    defaultSteps: 50,
+    defaultGuidanceScale: 1.5,
+  },
+  preview: { model: 'preview.onnx', cellPixels: 8 },
+};

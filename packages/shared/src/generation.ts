@@ -1,0 +1,101 @@
+/**
+ * The generation record: one per accepted request, kept in Redis, the single source
+ * of truth every process reads. Field names are snake_case because the API returns
+ * them as they are (see the HTTP API document).
+ */
+
+export const GENERATION_STATUSES = ['queued', 'planning', 'decoding', 'succeeded', 'failed', 'canceled'] as const;
+export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export function isTerminal(status: GenerationStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** Status only ever moves forward: a transition to an earlier or equal rank is refused. */
+export const STATUS_RANK: Record<GenerationStatus, number> = {
+  queued: 0,
+  planning: 1,
+  decoding: 2,
+  succeeded: 3,
+  failed: 3,
+  canceled: 3,
+};
+
+export type OutputFormat = 'png' | 'webp' | 'jpeg';
+
+export const WEBHOOK_EVENTS = [
+  'generation.planned',
+  'generation.succeeded',
+  'generation.failed',
+  'generation.canceled',
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+/** The normalized request: every default filled in, the seed chosen. */
+export interface GenerationInput {
+  prompt: string;
+  width: number;
+  height: number;
+  seed: number;
+  steps: number;
+  guidance_scale: number;
+  temperature: number;
+  top_p: number;
+  n: number;
+  output_format: OutputFormat;
+  webhook?: { url: string; events: WebhookEvent[] };
+  /** Set on re-renders: the generation whose stored semantic tokens are reused. */
+  source_generation_id?: string;
+}
+
+export type ProgressStage = 'queued' | 'planning' | 'decoding' | 'uploading';
+
+export interface GenerationProgress {
+  stage: ProgressStage;
+  step?: number;
+  total?: number;
+}
+
+export interface GenerationOutput {
+  /** Object-store key; the API turns it into a URL. */
+  key: string;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  bytes: number;
+  sha256: string;
+}
+
+export interface GenerationTimings {
+  queued_ms?: number;
+  plan_ms?: number;
+  decode_ms?: number;
+  upload_ms?: number;
+  total_ms?: number;
+}
+
+export interface GenerationError {
+  code: string;
+  message: string;
+}
+
+export interface GenerationRecord {
+  id: string;
+  tenant: string;
+  status: GenerationStatus;
+  created_at: string;
+  started_at?: string;
+  completed_at?: string;
+  input: GenerationInput;
+  progress: GenerationProgress;
+  /** Object-store key of the layout preview, once the planner has run. */
+  preview?: { key: string; width: number; height: number };
+  outputs: GenerationOutput[];
+  timings: GenerationTimings;
+  error?: GenerationError;
+  metadata?: Record<string, unknown>;
+  /** Set when a client asked to cancel; workers check it between model steps. */
+  cancel_requested?: boolean;
+}

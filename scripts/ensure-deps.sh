@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the project needs and is missing: npm packages, and the system
+# tools its tests and local stack run (redis-server, tesseract-ocr).
+# Safe to run repeatedly; does nothing when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing_apt=()
+command -v redis-server >/dev/null 2>&1 || missing_apt+=(redis-server)
+command -v tesseract >/dev/null 2>&1 || missing_apt+=(tesseract-ocr tesseract-ocr-eng)
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+fi
+
+# npm ci is skipped when the lockfile has not changed since the last install.
+stamp=node_modules/.install-stamp
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi

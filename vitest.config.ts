@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['apps/*/src/**/*.test.ts', 'packages/*/src/**/*.test.ts', 'deploy/**/*.test.ts', 'scripts/**/*.test.ts'],
+    // Integration tests start their own redis-server, S3 server and worker processes;
+    // two cores cannot run many of those side by side without starving BullMQ locks.
+    fileParallelism: true,
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true', NODE_NO_WARNINGS: '1' },
+  },
+});
