@@ -4,7 +4,14 @@
  * them as they are (see the HTTP API document).
  */
 
-export const GENERATION_STATUSES = ['queued', 'planning', 'decoding', 'succeeded', 'failed', 'canceled'] as const;
+export const GENERATION_STATUSES = [
+  'queued',
+  'planning',
+  'decoding',
+  'succeeded',
+  'failed',
+  'canceled',
+] as const;
 export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['succeeded', 'failed', 'canceled'];

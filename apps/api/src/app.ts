@@ -1,0 +1,117 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  type ZodTypeProvider,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import type { ApiContext } from './context.ts';
+import authPlugin from './plugins/auth.ts';
+import errorsPlugin from './plugins/errors.ts';
+import rateLimitPlugin from './plugins/rate-limit.ts';
+import { generationEventRoutes } from './routes/generation-events.ts';
+import { generationFileRoutes } from './routes/generation-files.ts';
+import { generationRoutes } from './routes/generations.ts';
+import { healthRoutes } from './routes/health.ts';
+import { renderRoutes } from './routes/renders.ts';
+import { GenerationService } from './services/generation-service.ts';
+
+/**
+ * The HTTP API as a Fastify plugin: the process (server.ts) and the tests register it
+ * the same way. Everything it talks to arrives in `context`.
+ */
+
+export interface ApiAppOptions {
+  context: ApiContext;
+  /** Window of the per-key rate limit. Default: 60000 ms (keys are configured per minute). */
+  rateLimitWindowMs?: number;
+}
+
+/** Requests are small JSON documents; images travel by URL, never in a request body. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<void> {
+  const { context } = options;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  await app.register(errorsPlugin);
+
+  // POSTs without a body (cancel) often still say application/json; treat empty as no body.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
+    return parseJson(request, body as string, done);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'GLM-Image generations API',
+        version: '1.0.0',
+        description:
+          'Text-to-image generations run as a two-stage pipeline (planner, then decoder). ' +
+          'Errors are always `{ "error": { "code", "message" } }`.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key.' } },
+      },
+      tags: [
+        { name: 'generations', description: 'Submit, follow, cancel and download generations.' },
+        { name: 'operations', description: 'Probes and metrics.' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, { context });
+
+  const service = new GenerationService(context);
+  await app.register(async (v1) => {
+    await v1.register(authPlugin, { keys: context.keys });
+    const rateLimitOptions = { redis: context.redis, keyPrefix: context.keyPrefix };
+    await v1.register(
+      rateLimitPlugin,
+      options.rateLimitWindowMs === undefined
+        ? rateLimitOptions
+        : { ...rateLimitOptions, windowMs: options.rateLimitWindowMs },
+    );
+    await v1.register(generationRoutes, { context, service });
+    await v1.register(generationEventRoutes, { context, service });
+    await v1.register(generationFileRoutes, { context, service });
+    await v1.register(renderRoutes, { context, service });
+  });
+}
+
+export const apiPlugin = fp(apiApp, { name: 'glm-image-api' });
+
+export interface BuildAppOptions extends Omit<ApiAppOptions, 'context'> {
+  logger?: FastifyServerOptions['logger'];
+  /** Trust X-Forwarded-* from the ingress in front of the API. Default: false. */
+  trustProxy?: boolean;
+}
+
+/** Paths never written to logs: keys are secrets, idempotency keys may be too. */
+export const REDACTED_LOG_PATHS = ['req.headers.authorization', 'req.headers["idempotency-key"]'];
+
+export async function buildApp(context: ApiContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    trustProxy: options.trustProxy ?? false,
+    // Request ids in logs line up with the client's X-Request-Id when it sends one.
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  const appOptions: ApiAppOptions = { context };
+  if (options.rateLimitWindowMs !== undefined) appOptions.rateLimitWindowMs = options.rateLimitWindowMs;
+  await app.register(apiPlugin, appOptions);
+  await app.ready();
+  return app;
+}

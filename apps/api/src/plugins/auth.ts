@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import type { ApiKeyEntry } from '@glm-image/shared/env';
+import { UnauthorizedError } from '@glm-image/shared/errors';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+
+/** Who is calling: resolved from the bearer key on every /v1 request. */
+export interface Principal {
+  tenant: string;
+  admin: boolean;
+  /** SHA-256 of the key: names the key in rate-limit counters and logs without revealing it. */
+  keyHash: string;
+  ratePerMinute: number;
+  maxInFlight: number;
+  /** BullMQ priority of this tenant's jobs: 1 runs first, larger numbers later. */
+  priority: number;
+}
+
+export interface TenantDefaults {
+  ratePerMinute: number;
+  maxInFlight: number;
+  priority: number;
+}
+
+export const DEFAULT_TENANT_LIMITS: TenantDefaults = { ratePerMinute: 120, maxInFlight: 32, priority: 10 };
+
+export const DEV_TENANT = 'dev';
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+export class KeyRegistry {
+  private readonly byHash = new Map<string, Principal>();
+
+  constructor(entries: readonly ApiKeyEntry[], devApiKey?: string, defaults: TenantDefaults = DEFAULT_TENANT_LIMITS) {
+    for (const entry of entries) {
+      const keyHash = entry.sha256.toLowerCase();
+      this.byHash.set(keyHash, {
+        tenant: entry.tenant,
+        admin: entry.admin ?? false,
+        keyHash,
+        ratePerMinute: entry.rate_per_minute ?? defaults.ratePerMinute,
+        maxInFlight: entry.max_in_flight ?? defaults.maxInFlight,
+        priority: Math.max(1, entry.priority ?? defaults.priority),
+      });
+    }
+    if (devApiKey) {
+      const keyHash = sha256Hex(devApiKey);
+      this.byHash.set(keyHash, { tenant: DEV_TENANT, admin: false, keyHash, ...defaults });
+    }
+  }
+
+  get size(): number {
+    return this.byHash.size;
+  }
+
+  /** The principal for a presented key, or null; lookups go by hash so keys never sit in memory. */
+  resolve(key: string): Principal | null {
+    return this.byHash.get(sha256Hex(key)) ?? null;
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+/** The caller, for handlers behind the auth plugin (which guarantees one). */
+export function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw new UnauthorizedError();
+  return request.principal;
+}
+
+export function canSee(principal: Principal, tenant: string): boolean {
+  return principal.admin || principal.tenant === tenant;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+async function authPlugin(app: FastifyInstance, options: { keys: KeyRegistry }): Promise<void> {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    const match = BEARER.exec(request.headers.authorization ?? '');
+    const principal = match?.[1] ? options.keys.resolve(match[1]) : null;
+    if (!principal) throw new UnauthorizedError();
+    request.principal = principal;
+    request.log = request.log.child({ tenant: principal.tenant, key: principal.keyHash.slice(0, 12) });
+  });
+}
+
+export default fp(authPlugin, { name: 'auth' });

@@ -1,0 +1,105 @@
+import {
+  AppError,
+  InvalidInputError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+} from '@glm-image/shared/errors';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+
+/**
+ * One error handler for the whole app: every error leaves as
+ * `{ error: { code, message } }`. What a client sent never becomes a 500, and a 5xx
+ * message never carries internals (those go to the log only).
+ */
+
+interface ValidationIssue {
+  instancePath: string;
+  message?: string;
+  keyword?: string;
+  params?: Record<string, unknown>;
+}
+
+/** `body.webhook.url: Invalid URL`; unknown keys are named as the field at fault. */
+function describeValidation(context: string | undefined, issues: readonly ValidationIssue[]): InvalidInputError {
+  const issue = issues[0];
+  const where = context === 'querystring' ? 'query' : (context ?? 'body');
+  if (!issue) return new InvalidInputError(`${where}: invalid`);
+  const pathParts = issue.instancePath.split('/').filter(Boolean);
+  const unknownKeys = issue.keyword === 'unrecognized_keys' ? (issue.params?.['keys'] as string[] | undefined) : undefined;
+  if (unknownKeys && unknownKeys.length > 0) {
+    const field = [...pathParts, unknownKeys[0]].join('.');
+    return new InvalidInputError(`${field}: unknown field`, field);
+  }
+  const field = pathParts.length > 0 ? pathParts.join('.') : where;
+  return new InvalidInputError(`${field}: ${issue.message ?? 'invalid'}`, field);
+}
+
+/** Connection-level failures of Redis or the object store: the client should retry later. */
+function isDependencyFailure(error: Error): boolean {
+  const name = error.name ?? '';
+  const message = error.message ?? '';
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable/.test(message)
+  );
+}
+
+export function toAppError(error: FastifyError | Error): AppError {
+  if (error instanceof AppError) return error;
+  const fastifyError = error as FastifyError;
+  if (hasZodFastifySchemaValidationErrors(fastifyError)) {
+    return describeValidation(fastifyError.validationContext, fastifyError.validation as ValidationIssue[]);
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError();
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError();
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new InvalidInputError('body: must not be empty when Content-Type is application/json', 'body');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new InvalidInputError('body: not valid JSON', 'body');
+  }
+  const status = fastifyError.statusCode ?? 500;
+  if (status === 413) return new PayloadTooLargeError();
+  if (status === 415) return new UnsupportedMediaTypeError();
+  if (status === 404) return new NotFoundError();
+  if (status === 429) return new RateLimitedError(1);
+  if (status >= 400 && status < 500) {
+    // JSON syntax errors and other malformed requests rejected by Fastify itself.
+    const message = error instanceof SyntaxError ? 'body: not valid JSON' : `request: ${error.message}`;
+    return new AppError('invalid_input', message, 400);
+  }
+  if (isDependencyFailure(error)) return new ServiceUnavailableError();
+  return new AppError('internal_error', 'Internal server error', 500);
+}
+
+export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
+  if (error instanceof RateLimitedError && !reply.hasHeader('retry-after')) {
+    reply.header('retry-after', String(error.retryAfterSeconds));
+  }
+  if (error.httpStatus === 401) reply.header('www-authenticate', 'Bearer');
+  return reply.code(error.httpStatus).type('application/json; charset=utf-8').send(error.toJSON());
+}
+
+async function errorsPlugin(app: FastifyInstance): Promise<void> {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const appError = toAppError(error);
+    if (appError.httpStatus >= 500) {
+      request.log.error({ err: error }, 'request failed');
+    } else {
+      request.log.info({ code: appError.code, status: appError.httpStatus }, appError.message);
+    }
+    return sendError(reply, appError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new NotFoundError(`No route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}
+
+export default fp(errorsPlugin, { name: 'errors' });

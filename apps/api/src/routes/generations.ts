@@ -1,0 +1,137 @@
+import { isTerminal } from '@glm-image/shared/generation';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiContext } from '../context.ts';
+import { principalOf } from '../plugins/auth.ts';
+import {
+  CreateGenerationBody,
+  GenerationIdParams,
+  GenerationList,
+  GenerationView,
+  ListGenerationsQuery,
+  errorResponses,
+} from '../schemas/generation.ts';
+import type { GenerationService } from '../services/generation-service.ts';
+import { generationPath } from '../services/generation-view.ts';
+import { parsePreferWait } from '../services/prefer.ts';
+import { presentGeneration } from './present.ts';
+
+/** Submit, read, list and cancel generations. */
+
+const SubmitHeaders = z.looseObject({
+  'idempotency-key': z
+    .string()
+    .optional()
+    .describe('Same key and body within 24 h returns the first generation; a different body answers 409.'),
+  prefer: z
+    .string()
+    .optional()
+    .describe('`wait=<seconds ≤ 60>` holds the response until the generation ends or the wait runs out.'),
+});
+
+const security = [{ bearerAuth: [] }];
+
+export const generationRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
+  app,
+  { context, service },
+) => {
+  app.post(
+    '/v1/generations',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'Submit a generation',
+        description:
+          'Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` ' +
+          'saw it finish. `reference_images` (image-to-image) is not supported yet and answers 400 `unsupported`.',
+        security,
+        headers: SubmitHeaders,
+        body: CreateGenerationBody,
+        response: {
+          200: GenerationView,
+          202: GenerationView,
+          ...errorResponses(400, 401, 409, 413, 415, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request);
+      const wait = parsePreferWait(request.headers.prefer);
+      const { record, created } = await service.submit(principal, request.body, request.headers['idempotency-key']);
+      let current = record;
+      if (wait !== null && wait > 0) {
+        reply.header('preference-applied', `wait=${wait}`);
+        if (!isTerminal(record.status)) {
+          const aborted = new AbortController();
+          reply.raw.once('close', () => aborted.abort());
+          current = (await service.waitForEnd(record.id, wait, aborted.signal)) ?? record;
+        }
+      }
+      if (!created) reply.header('idempotent-replayed', 'true');
+      reply.header('location', generationPath(record.id));
+      const finished = isTerminal(current.status) && (wait !== null || !created);
+      return reply.code(finished ? 200 : 202).send(await presentGeneration(context, request, current));
+    },
+  );
+
+  app.get(
+    '/v1/generations',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: "The caller's generations, newest first",
+        security,
+        querystring: ListGenerationsQuery,
+        response: { 200: GenerationList, ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const page = await context.store.listByTenant(principal.tenant, {
+        limit: request.query.limit,
+        cursor: request.query.cursor ?? null,
+      });
+      const items = await Promise.all(
+        page.items.map((record) => presentGeneration(context, request, record, { withQueuePosition: false })),
+      );
+      return { items, next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/v1/generations/:id',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'Read a generation',
+        security,
+        params: GenerationIdParams,
+        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const record = await service.find(principalOf(request), request.params.id);
+      return presentGeneration(context, request, record);
+    },
+  );
+
+  app.post(
+    '/v1/generations/:id/cancel',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'Cancel a generation',
+        description:
+          'A queued generation is canceled at once; a running one stops within one model step ' +
+          '(`cancel_requested` is true until it does). Canceling a finished one returns its final state.',
+        security,
+        params: GenerationIdParams,
+        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const record = await service.cancel(principalOf(request), request.params.id);
+      return presentGeneration(context, request, record);
+    },
+  );
+};

@@ -1,0 +1,38 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { ApiContext } from '../context.ts';
+import { principalOf } from '../plugins/auth.ts';
+import { CreateRenderBody, GenerationIdParams, GenerationView, errorResponses } from '../schemas/generation.ts';
+import type { GenerationService } from '../services/generation-service.ts';
+import { generationPath } from '../services/generation-view.ts';
+import { RenderService } from '../services/render-service.ts';
+import { presentGeneration } from './present.ts';
+
+export const renderRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
+  app,
+  { context, service },
+) => {
+  const renders = new RenderService(context, service);
+  app.post(
+    '/v1/generations/:id/renders',
+    {
+      schema: {
+        tags: ['generations'],
+        summary: 'Render a finished generation again',
+        description:
+          "Decodes the source generation's stored semantic tokens again with new decoder settings " +
+          '(seed, steps, guidance_scale, n, output_format, or another size with the same aspect ratio), ' +
+          'without running the planner. Answers a new generation whose `input.source_generation_id` names ' +
+          'the source; 409 `source_not_renderable` when the source has not succeeded.',
+        security: [{ bearerAuth: [] }],
+        params: GenerationIdParams,
+        body: CreateRenderBody.optional(),
+        response: { 202: GenerationView, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const record = await renders.render(principalOf(request), request.params.id, request.body ?? {});
+      reply.header('location', generationPath(record.id));
+      return reply.code(202).send(await presentGeneration(context, request, record));
+    },
+  );
+};

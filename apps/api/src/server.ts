@@ -1,0 +1,60 @@
+import { parseApiEnv } from '@glm-image/shared/env';
+import { ConfigError } from '@glm-image/shared/errors';
+import { REDACTED_LOG_PATHS, buildApp } from './app.ts';
+import { createApiContext } from './context.ts';
+
+/**
+ * The API process: parse the environment once, build the app, listen, and on SIGTERM
+ * or SIGINT stop taking connections, let in-flight requests finish (up to
+ * SHUTDOWN_GRACE_MS), then close Redis and the queues.
+ */
+async function main(): Promise<void> {
+  let env: ReturnType<typeof parseApiEnv>;
+  try {
+    env = parseApiEnv(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw error;
+  }
+
+  const context = await createApiContext(env);
+  const app = await buildApp(context, {
+    logger: { level: env.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
+    trustProxy: true,
+  });
+  if (context.keys.size === 0) {
+    app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
+  }
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down');
+    const forced = setTimeout(() => {
+      app.log.error('grace period over; exiting with requests still open');
+      process.exit(1);
+    }, env.SHUTDOWN_GRACE_MS);
+    forced.unref();
+    try {
+      await app.close();
+    } catch (error) {
+      app.log.error({ err: error }, 'error while closing');
+    }
+    await context.close();
+    clearTimeout(forced);
+    process.exit(0);
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+
+  await app.listen({ host: env.HOST, port: env.PORT });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`api failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,44 @@
+/** What the decoder is asked to render, and what it gives back. */
+
+import type { TokenGrid } from '../planner/token-grid.ts';
+
+export type { TokenGrid };
+
+export type ImageFormat = 'png' | 'webp' | 'jpeg';
+
+export interface RenderRequest {
+  /** The glyph source: only its quoted spans reach the decoder. */
+  prompt: string;
+  /** The planner's main grid: (height / mainPatch) x (width / mainPatch) codebook indices. */
+  main: TokenGrid;
+  width: number;
+  height: number;
+  /** Drives the initial noise; the same seed gives a byte-identical image. */
+  seed: number;
+  /** Denoising steps; default manifest.decoder.defaultSteps. */
+  steps?: number;
+  /**
+   * Classifier-free guidance scale; default manifest.decoder.defaultGuidanceScale.
+   * 0 and 1 both mean "guidance off": only the conditional branch runs (half the work).
+   */
+  guidanceScale?: number;
+  /** Output encoding; default 'png'. */
+  format?: ImageFormat;
+}
+
+export interface RenderResult {
+  image: Buffer;
+  width: number;
+  height: number;
+  format: ImageFormat;
+  contentType: string;
+  steps: number;
+  durationMs: number;
+}
+
+export interface RenderOptions {
+  /** Aborting stops decoding between denoiser steps; render rejects with InferenceCanceledError. */
+  signal?: AbortSignal;
+  /** Called after each finished denoiser step with (step, total), step counting from 1. */
+  onStep?: (step: number, total: number) => void;
+}

@@ -1,0 +1,34 @@
+/** A jobs module for model-thread.test.ts: loops that block their thread the way `session.run` does. */
+import { InvalidInputError } from '../errors.ts';
+import type { CreateModelJobs, ModelJob } from './model-job.ts';
+
+function blockFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // busy: stands in for a synchronous model call
+  }
+}
+
+export type FixtureJobs = {
+  count: ModelJob<{ steps: number; stepMs: number }, { steps: number; packName: string; threadId: number }>;
+  reject: ModelJob<{ field: string }, never>;
+};
+
+export const createModelJobs: CreateModelJobs<FixtureJobs> = async (pack) => {
+  const { threadId } = await import('node:worker_threads');
+  return {
+    jobs: {
+      count: async ({ steps, stepMs }, ctx) => {
+        for (let step = 0; step < steps; step++) {
+          ctx.throwIfCanceled();
+          blockFor(stepMs);
+          ctx.progress({ step: step + 1, total: steps }, step + 1 === steps);
+        }
+        return { steps, packName: pack.manifest.name, threadId };
+      },
+      reject: async ({ field }) => {
+        throw new InvalidInputError(field, 'rejected by the fixture');
+      },
+    },
+  };
+};

@@ -1,0 +1,144 @@
+import { InvalidInputError } from '../errors.ts';
+import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions } from '../execution/execution-options.ts';
+import { ModelThread } from '../execution/model-thread.ts';
+import type { ModelPack } from '../model-pack.ts';
+import { validateImageSize } from '../sizes.ts';
+import type { PlanJobRow, PlannerJobs, PlanProgress } from './planner-jobs.ts';
+import type { SamplingParams } from './sampler.ts';
+import type { TokenGrid } from './token-grid.ts';
+
+export type { TokenGrid } from './token-grid.ts';
+
+export interface PlanRequest {
+  prompt: string;
+  width: number;
+  height: number;
+  /** 0..2^32-1; the same seed, prompt, size and sampling give the same tokens. */
+  seed: number;
+  /** Default: the pack's `planner.sampling.temperature`; 0 means greedy. */
+  temperature?: number;
+  /** Default: the pack's `planner.sampling.topP`. */
+  topP?: number;
+  /** Default: the pack's `planner.sampling.topK` (0 = off). */
+  topK?: number;
+  /** Default true. false re-feeds the whole sequence each step (verification, benchmarks). */
+  useKvCache?: boolean;
+}
+
+export interface PlanResult {
+  preview: TokenGrid;
+  main: TokenGrid;
+  promptTokens: number;
+  /** Image tokens generated: preview + main (the appended end-of-image is not counted). */
+  generatedTokens: number;
+  durationMs: number;
+  tokensPerSecond: number;
+}
+
+export interface PlanOptions {
+  signal?: AbortSignal;
+  /** Called as tokens are generated (throttled to about 10 per second, the last always). */
+  onProgress?: (generated: number, total: number) => void;
+}
+
+/**
+ * The semantic-token planner. The model runs in its own thread (planner-jobs.ts); this
+ * class validates requests and forwards them, so the caller's event loop stays free.
+ */
+export class Planner {
+  private constructor(
+    private readonly pack: ModelPack,
+    private readonly thread: ModelThread<PlannerJobs>,
+  ) {}
+
+  static async load(
+    pack: ModelPack,
+    options: ExecutionOptions = DEFAULT_EXECUTION_OPTIONS,
+  ): Promise<Planner> {
+    const thread = await ModelThread.start<PlannerJobs>(
+      new URL('./planner-jobs.ts', import.meta.url),
+      pack,
+      options,
+    );
+    return new Planner(pack, thread);
+  }
+
+  async plan(request: PlanRequest, options: PlanOptions = {}): Promise<PlanResult> {
+    const [result] = await this.run([request], options);
+    return result!;
+  }
+
+  /** Plans several prompts in one batch; all must share width and height. Row i gets request i's seed. */
+  async planBatch(requests: PlanRequest[], options: PlanOptions = {}): Promise<PlanResult[]> {
+    if (requests.length === 0) return [];
+    const first = requests[0]!;
+    for (const request of requests) {
+      for (const field of ['width', 'height'] as const) {
+        if (request[field] !== first[field]) {
+          throw new InvalidInputError(
+            field,
+            `a batch needs one image size, got ${request.width}x${request.height} and ${first.width}x${first.height}`,
+          );
+        }
+      }
+      if ((request.useKvCache ?? true) !== (first.useKvCache ?? true)) {
+        throw new InvalidInputError('useKvCache', 'a batch runs in one mode');
+      }
+    }
+    return this.run(requests, options);
+  }
+
+  /** Ends the model thread after the running plan. Safe to call twice. */
+  close(): Promise<void> {
+    return this.thread.close();
+  }
+
+  private async run(requests: PlanRequest[], options: PlanOptions): Promise<PlanResult[]> {
+    const rows = requests.map((r) => this.validate(r));
+    const first = requests[0]!;
+    const output = await this.thread.run(
+      'plan',
+      { width: first.width, height: first.height, useKvCache: first.useKvCache ?? true, rows },
+      {
+        signal: options.signal,
+        onProgress: options.onProgress && ((p: PlanProgress) => options.onProgress?.(p.generated, p.total)),
+      },
+    );
+    const generatedTokens = output.preview.rows * output.preview.cols + output.main.rows * output.main.cols;
+    return output.rows.map((row) => ({
+      preview: { ...output.preview, tokens: row.preview },
+      main: { ...output.main, tokens: row.main },
+      promptTokens: row.promptTokens,
+      generatedTokens,
+      durationMs: output.durationMs,
+      tokensPerSecond: (generatedTokens * output.rows.length) / (output.durationMs / 1000),
+    }));
+  }
+
+  private validate(request: PlanRequest): PlanJobRow {
+    const { manifest } = this.pack;
+    if (typeof request.prompt !== 'string' || request.prompt.trim() === '') {
+      throw new InvalidInputError('prompt', 'must be a non-empty string');
+    }
+    validateImageSize(manifest, request.width, request.height);
+    if (!Number.isInteger(request.seed) || request.seed < 0 || request.seed > 0xffff_ffff) {
+      throw new InvalidInputError('seed', `must be an integer in 0..4294967295, got ${request.seed}`);
+    }
+    const defaults = manifest.planner.sampling;
+    const sampling: SamplingParams = {
+      temperature: request.temperature ?? defaults.temperature,
+      topP: request.topP ?? defaults.topP,
+      topK: request.topK ?? defaults.topK,
+    };
+    if (!(sampling.temperature >= 0) || !Number.isFinite(sampling.temperature)) {
+      throw new InvalidInputError('temperature', `must be >= 0, got ${sampling.temperature}`);
+    }
+    if (!(sampling.topP > 0 && sampling.topP <= 1)) {
+      throw new InvalidInputError('topP', `must be in (0, 1], got ${sampling.topP}`);
+    }
+    if (!Number.isInteger(sampling.topK) || sampling.topK < 0) {
+      throw new InvalidInputError('topK', `must be a non-negative integer, got ${sampling.topK}`);
+    }
+    return { prompt: request.prompt, seed: request.seed, sampling };
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Process configuration. Each app parses its environment once at start-up with
+ * parseApiEnv / parsePlannerEnv / parseDecoderEnv; a bad environment throws a single
+ * ConfigError that lists every bad variable, so an operator fixes them in one pass
+ * instead of one restart per typo. Parsed values keep the variable names.
+ */
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const port = int(1, 65535);
+const durationMs = int(0);
+const positiveInt = int(1);
+
+const redisUrl = z
+  .string()
+  .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
+const httpUrl = z.string().refine((value) => /^https?:\/\/.+/.test(value) && URL.canParse(value), {
+  message: 'must be an http(s) URL',
+});
+/** A BullMQ prefix must carry a Redis Cluster hash tag so every key of every queue shares one slot. */
+const hashTaggedPrefix = z.string().refine((value) => /\{[^{}]+\}/.test(value), {
+  message: 'must contain a Redis Cluster hash tag, e.g. {glm}',
+});
+const queueName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'may contain only letters, digits, "_" and "-"');
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0),
+);
+const jsonText = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.infer<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const where = issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+        ctx.addIssue({ code: 'custom', message: `${issue.message}${where}` });
+      }
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
+export const apiKeyEntrySchema = z.object({
+  /** Hex SHA-256 of the key; the key itself is never stored. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters')
+    .transform((hex) => hex.toLowerCase()),
+  tenant: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
+  admin: z.boolean().optional(),
+  rate_per_minute: z.number().int().positive().optional(),
+  max_in_flight: z.number().int().positive().optional(),
+  priority: z.number().int().optional(),
+});
+export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
+
+const commonShape = {
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: hashTaggedPrefix.default('{glm}'),
+  PLAN_QUEUE: queueName.default('plan'),
+  DECODE_QUEUE: queueName.default('decode'),
+  WEBHOOK_QUEUE: queueName.default('webhook'),
+  S3_ENDPOINT: httpUrl.optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_BUCKET: z.string().min(3).max(63).default('generations'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: z.stringbool().default(true),
+  S3_PUBLIC_BASE_URL: httpUrl.optional(),
+  RETENTION_SECONDS: positiveInt.default(604_800),
+  JOB_ATTEMPTS: int(1, 100).default(3),
+  JOB_BACKOFF_MS: durationMs.default(1000),
+  SHUTDOWN_GRACE_MS: durationMs.default(30_000),
+  WEBHOOK_SECRETS: jsonText(
+    z.record(z.string(), z.string().regex(/^whsec_.+/, 'each secret must start with whsec_')),
+  ).default({}),
+  WEBHOOK_ALLOWLIST: commaList.default([]),
+  /** Base URL clients reach the API at; generation objects (webhook bodies too) link to it. */
+  PUBLIC_API_URL: httpUrl.default('http://127.0.0.1:3000'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+};
+
+const modelShape = {
+  MODEL_PACK_PATH: z.string().min(1).default('model-packs/reference'),
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  INTRA_OP_THREADS: int(1, 1024).optional(),
+  INTER_OP_THREADS: int(1, 1024).optional(),
+  CUDA_DEVICE_ID: int(0, 64).default(0),
+  STALLED_INTERVAL_MS: positiveInt.default(30_000),
+  LOCK_DURATION_MS: positiveInt.default(60_000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+};
+
+export const commonEnvSchema = z.object(commonShape);
+export const apiEnvSchema = z.object({
+  ...commonShape,
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  MODEL_PACK_PATH: modelShape.MODEL_PACK_PATH,
+  DEV_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  API_KEYS: jsonText(z.array(apiKeyEntrySchema)).default([]),
+});
+export const plannerEnvSchema = z.object({
+  ...commonShape,
+  ...modelShape,
+  PLANNER_CONCURRENCY: int(1, 256).default(1),
+  METRICS_PORT: port.default(9464),
+});
+export const decoderEnvSchema = z.object({
+  ...commonShape,
+  ...modelShape,
+  DECODER_CONCURRENCY: int(1, 256).default(1),
+  METRICS_PORT: port.default(9465),
+});
+
+export type CommonEnv = z.infer<typeof commonEnvSchema>;
+export type ApiEnv = z.infer<typeof apiEnvSchema>;
+export type PlannerEnv = z.infer<typeof plannerEnvSchema>;
+export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
+export type WorkerEnv = PlannerEnv | DecoderEnv;
+
+/** The variables each process reads: deploy manifests are checked against these lists. */
+export const COMMON_ENV_VARS: readonly string[] = Object.keys(commonShape);
+export const API_ENV_VARS: readonly string[] = Object.keys(apiEnvSchema.shape);
+export const PLANNER_ENV_VARS: readonly string[] = Object.keys(plannerEnvSchema.shape);
+export const DECODER_ENV_VARS: readonly string[] = Object.keys(decoderEnvSchema.shape);
+
+type Problem = { variable: string; message: string };
+type RawEnv = Record<string, string | undefined>;
+
+/** Checks that span several variables; each runs only when its variables parsed. */
+function crossFieldProblems(env: Partial<ApiEnv & PlannerEnv & DecoderEnv>): Problem[] {
+  const problems: Problem[] = [];
+  const hasKeyId = env.S3_ACCESS_KEY_ID !== undefined;
+  const hasSecret = env.S3_SECRET_ACCESS_KEY !== undefined;
+  if (hasKeyId !== hasSecret) {
+    problems.push({
+      variable: hasKeyId ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID',
+      message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together',
+    });
+  }
+  const queues = [env.PLAN_QUEUE, env.DECODE_QUEUE, env.WEBHOOK_QUEUE];
+  if (queues.every((name) => name !== undefined) && new Set(queues).size !== queues.length) {
+    problems.push({
+      variable: 'PLAN_QUEUE/DECODE_QUEUE/WEBHOOK_QUEUE',
+      message: `queue names must differ (got ${queues.join(', ')})`,
+    });
+  }
+  if (env.API_KEYS !== undefined) {
+    const hashes = env.API_KEYS.map((entry) => entry.sha256);
+    if (new Set(hashes).size !== hashes.length) {
+      problems.push({ variable: 'API_KEYS', message: 'the same key hash appears twice' });
+    }
+  }
+  if (env.PORT !== undefined && env.METRICS_PORT !== undefined && env.PORT === env.METRICS_PORT) {
+    problems.push({ variable: 'METRICS_PORT', message: 'must differ from PORT' });
+  }
+  return problems;
+}
+
+/**
+ * Parses every variable of a schema on its own, so that all problems are reported
+ * together, then runs the cross-field checks on what parsed. Empty strings count as
+ * unset: orchestrators often render an absent optional value as "".
+ */
+function parseEnv<S extends z.ZodObject>(schema: S, env: RawEnv): z.infer<S> {
+  const problems: Problem[] = [];
+  const values: Record<string, unknown> = {};
+  for (const [variable, fieldSchema] of Object.entries(schema.shape)) {
+    const raw = env[variable];
+    const result = (fieldSchema as z.ZodType).safeParse(raw === '' ? undefined : raw);
+    if (result.success) {
+      if (result.data !== undefined) values[variable] = result.data;
+    } else {
+      const message = result.error.issues.map((issue) => issue.message).join('; ');
+      problems.push({ variable, message: raw === undefined ? `is required (${message})` : message });
+    }
+  }
+  problems.push(...crossFieldProblems(values));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return values as z.infer<S>;
+}
+
+export function parseCommonEnv(env: RawEnv = process.env): CommonEnv {
+  return parseEnv(commonEnvSchema, env);
+}
+export function parseApiEnv(env: RawEnv = process.env): ApiEnv {
+  return parseEnv(apiEnvSchema, env);
+}
+export function parsePlannerEnv(env: RawEnv = process.env): PlannerEnv {
+  return parseEnv(plannerEnvSchema, env);
+}
+export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
+  return parseEnv(decoderEnvSchema, env);
+}

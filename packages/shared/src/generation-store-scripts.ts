@@ -1,0 +1,170 @@
+/**
+ * Lua scripts of the generation store. Each write reads, checks and writes the record
+ * and appends its event in one script, so concurrent workers and API requests can
+ * never interleave a check with someone else's write.
+ *
+ * Common ARGV of every script: [1] STATUS_RANK as JSON, [2] now (ISO), [3] now (ms),
+ * [4] events kept per stream (approximate), [5] retention in seconds.
+ * Records are written with KEEPTTL: retention counts from creation.
+ */
+
+const PRELUDE = `
+local rank = cjson.decode(ARGV[1])
+local now_iso = ARGV[2]
+local now_ms = tonumber(ARGV[3])
+local max_events = ARGV[4]
+local retention = ARGV[5]
+local TERMINAL_RANK = 3
+-- Top-level fields a patch may never change.
+local PROTECTED = { id = true, tenant = true, status = true, created_at = true }
+-- Object fields a patch merges into (one level) rather than replaces.
+local MERGED = { timings = true, metadata = true }
+
+-- Milliseconds since the epoch of an ISO-8601 UTC timestamp (days-from-civil).
+local function iso_to_ms(s)
+  local y, mo, d, h, mi, se, frac = string.match(s or '', '^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$')
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local ms = 0
+  if frac ~= '' then ms = tonumber(string.sub(frac .. '00', 1, 3)) end
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(se) * 1000 + ms
+end
+
+local function merge(rec, patch)
+  for k, v in pairs(patch) do
+    if not PROTECTED[k] then
+      if v == cjson.null then
+        rec[k] = nil
+      elseif MERGED[k] and type(v) == 'table' and type(rec[k]) == 'table' then
+        for k2, v2 in pairs(v) do
+          if v2 == cjson.null then rec[k][k2] = nil else rec[k][k2] = v2 end
+        end
+      else
+        rec[k] = v
+      end
+    end
+  end
+end
+
+local function elapsed_since_created(rec)
+  local created = iso_to_ms(rec.created_at)
+  if not created then return nil end
+  return math.max(0, now_ms - created)
+end
+
+-- Moves rec to status \`to\`, stamping the times the move implies.
+local function move(rec, to)
+  local from = rec.status
+  rec.status = to
+  if type(rec.timings) ~= 'table' then rec.timings = {} end
+  if from == 'queued' and rank[to] < TERMINAL_RANK and rec.started_at == nil then
+    rec.started_at = now_iso
+    if rec.timings.queued_ms == nil then rec.timings.queued_ms = elapsed_since_created(rec) end
+  end
+  if rank[to] >= TERMINAL_RANK then
+    rec.completed_at = now_iso
+    rec.timings.total_ms = elapsed_since_created(rec)
+  end
+end
+
+-- Writes the record (keeping its TTL) and appends an event carrying the new state.
+local function save_and_emit(rec_key, events_key, event_type, rec)
+  local json = cjson.encode(rec)
+  redis.call('SET', rec_key, json, 'KEEPTTL')
+  local entry = redis.call('XADD', events_key, 'MAXLEN', '~', max_events, '*', 'type', event_type, 'data', json)
+  local pttl = redis.call('PTTL', rec_key)
+  if pttl > 0 then redis.call('PEXPIRE', events_key, pttl) end
+  return json
+end
+`;
+
+/** KEYS: record, events, tenant index. ARGV[6] record JSON, [7] created ms, [8] id. Returns 1, or nil if the id exists. */
+export const CREATE_SCRIPT = `${PRELUDE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+redis.call('SET', KEYS[1], ARGV[6], 'EX', retention)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[6])
+redis.call('EXPIRE', KEYS[2], retention)
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8])
+redis.call('EXPIRE', KEYS[3], retention)
+return 1
+`;
+
+/** KEYS: record, events. ARGV[6] target status, [7] patch JSON. Returns the record JSON, or nil when refused. */
+export const TRANSITION_SCRIPT = `${PRELUDE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local rec = cjson.decode(raw)
+local to = ARGV[6]
+if rank[to] == nil then return redis.error_reply('ERR unknown status ' .. to) end
+if rank[to] <= rank[rec.status] then return false end
+merge(rec, cjson.decode(ARGV[7]))
+move(rec, to)
+return save_and_emit(KEYS[1], KEYS[2], 'status', rec)
+`;
+
+/** KEYS: record, events. ARGV[6] patch JSON, [7] event type. Returns the record JSON, or nil when missing or terminal. */
+export const UPDATE_SCRIPT = `${PRELUDE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local rec = cjson.decode(raw)
+if rank[rec.status] >= TERMINAL_RANK then return false end
+merge(rec, cjson.decode(ARGV[6]))
+return save_and_emit(KEYS[1], KEYS[2], ARGV[7], rec)
+`;
+
+/**
+ * KEYS: record, events. Queued: canceled at once. Running: cancel_requested is set and
+ * the worker finishes the move. Terminal: unchanged. Returns the record JSON, or nil if missing.
+ */
+export const CANCEL_SCRIPT = `${PRELUDE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local rec = cjson.decode(raw)
+if rank[rec.status] >= TERMINAL_RANK then return raw end
+if rec.status == 'queued' then
+  rec.cancel_requested = true
+  move(rec, 'canceled')
+  return save_and_emit(KEYS[1], KEYS[2], 'status', rec)
+end
+if rec.cancel_requested then return raw end
+rec.cancel_requested = true
+return save_and_emit(KEYS[1], KEYS[2], 'cancel_requested', rec)
+`;
+
+/**
+ * KEYS: tenant index. ARGV: [1] record key prefix, [2] max score ('+inf' or ms),
+ * [3] cursor id ('' for none: entries at the max score with id >= it were already
+ * returned), [4] limit. Returns a flat list of record JSON and score pairs, at most
+ * limit + 1 of them (the extra one says another page exists). Ids whose record has
+ * expired are removed from the index as they are met.
+ */
+export const LIST_SCRIPT = `
+local prefix, max_score, cursor_id, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out, expired, offset, batch = {}, {}, 0, limit + 1
+while #out < 2 * (limit + 1) do
+  local page = redis.call('ZREVRANGEBYSCORE', KEYS[1], max_score, '-inf', 'WITHSCORES', 'LIMIT', offset, batch)
+  if #page == 0 then break end
+  for i = 1, #page, 2 do
+    local id, score = page[i], page[i + 1]
+    local seen = cursor_id ~= '' and tonumber(score) == tonumber(max_score) and id >= cursor_id
+    if not seen and #out < 2 * (limit + 1) then
+      local rec = redis.call('GET', prefix .. id)
+      if rec then
+        table.insert(out, rec)
+        table.insert(out, score)
+      else
+        table.insert(expired, id)
+      end
+    end
+  end
+  offset = offset + batch
+end
+if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
+return out
+`;

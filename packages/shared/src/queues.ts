@@ -1,0 +1,151 @@
+/**
+ * The job catalog: queue names, payload schemas and retry policy in one place, so a
+ * change to how a job moves touches this file and the job's handler, not every app.
+ */
+import { type ConnectionOptions, type JobsOptions, type Processor, Queue, Worker } from 'bullmq';
+import { z } from 'zod';
+import type { CommonEnv, WorkerEnv } from './env.ts';
+
+export const planJobDataSchema = z.object({
+  generationId: z.string().min(1),
+  tenant: z.string().min(1),
+  /** W3C trace context carried across the queue (traceparent, tracestate). */
+  trace: z.record(z.string(), z.string()).optional(),
+});
+export type PlanJobData = z.infer<typeof planJobDataSchema>;
+
+export const decodeJobDataSchema = z.object({
+  generationId: z.string().min(1),
+  tenant: z.string().min(1),
+  /** The planner's semantic tokens, row-major, rows × cols of them. */
+  main: z.object({
+    rows: z.number().int().positive(),
+    cols: z.number().int().positive(),
+    tokens: z.array(z.number().int()),
+  }),
+  trace: z.record(z.string(), z.string()).optional(),
+});
+export type DecodeJobData = z.infer<typeof decodeJobDataSchema>;
+
+/** The decode job of a generation has a fixed id, so a retried plan job cannot enqueue it twice. */
+export function decodeJobId(generationId: string): string {
+  return `${generationId}-decode`;
+}
+
+export type QueueKind = 'plan' | 'decode' | 'webhook';
+
+export interface QueueSettings {
+  /**
+   * BullMQ key prefix. Must contain a Redis Cluster hash tag (default `{glm}`) so that
+   * all keys of a queue, which BullMQ's Lua scripts touch together, share one slot.
+   */
+  prefix: string;
+  /** Queue name per kind. Defaults: plan, decode, webhook. */
+  names: Record<QueueKind, string>;
+  /** Tries per job, the first included. Default: 3 (JOB_ATTEMPTS). */
+  attempts: number;
+  /** First retry delay; doubles on each retry (exponential). Default: 1000 ms (JOB_BACKOFF_MS). */
+  backoffMs: number;
+}
+
+export function queueSettingsFromEnv(env: CommonEnv): QueueSettings {
+  return {
+    prefix: env.QUEUE_PREFIX,
+    names: { plan: env.PLAN_QUEUE, decode: env.DECODE_QUEUE, webhook: env.WEBHOOK_QUEUE },
+    attempts: env.JOB_ATTEMPTS,
+    backoffMs: env.JOB_BACKOFF_MS,
+  };
+}
+
+export function assertHashTaggedPrefix(prefix: string): void {
+  if (!/\{[^{}]+\}/.test(prefix)) {
+    throw new Error(`Queue prefix "${prefix}" must contain a Redis Cluster hash tag such as {glm}`);
+  }
+}
+
+/** Finished jobs kept for inspection; bounded so Redis memory stays flat under load. */
+export const REMOVE_ON_COMPLETE = { age: 3600, count: 1000 } as const;
+/** Failed jobs are kept longer (a day, at most 5000) because someone may need to look at them. */
+export const REMOVE_ON_FAIL = { age: 86_400, count: 5000 } as const;
+
+/** Options every job gets when added: retry policy and bounded retention of finished jobs. */
+export function defaultJobOptions(settings: QueueSettings): JobsOptions {
+  return {
+    attempts: settings.attempts,
+    backoff: { type: 'exponential', delay: settings.backoffMs },
+    removeOnComplete: REMOVE_ON_COMPLETE,
+    removeOnFail: REMOVE_ON_FAIL,
+  };
+}
+
+export function createQueue<Data>(
+  kind: QueueKind,
+  connection: ConnectionOptions,
+  settings: QueueSettings,
+): Queue<Data> {
+  assertHashTaggedPrefix(settings.prefix);
+  return new Queue<Data>(settings.names[kind], {
+    connection,
+    prefix: settings.prefix,
+    defaultJobOptions: defaultJobOptions(settings),
+  });
+}
+
+export function createPlanQueue(connection: ConnectionOptions, settings: QueueSettings): Queue<PlanJobData> {
+  return createQueue<PlanJobData>('plan', connection, settings);
+}
+
+export function createDecodeQueue(
+  connection: ConnectionOptions,
+  settings: QueueSettings,
+): Queue<DecodeJobData> {
+  return createQueue<DecodeJobData>('decode', connection, settings);
+}
+
+export interface WorkerSettings {
+  /** Jobs one process runs at once. Default: 1 (PLANNER_CONCURRENCY / DECODER_CONCURRENCY). */
+  concurrency: number;
+  /**
+   * How long a job's lock lasts; the worker renews it at half this period. A worker that
+   * dies loses its lock after this long and the job is retried. Default: 60000 ms.
+   */
+  lockDurationMs: number;
+  /** How often BullMQ looks for jobs whose lock expired. Default: 30000 ms. */
+  stalledIntervalMs: number;
+  /** How many times a job may stall before it fails. Default: 1 (BullMQ's). */
+  maxStalledCount?: number;
+  /** Start processing at once. Default: true; false lets a caller attach listeners first. */
+  autorun?: boolean;
+}
+
+export function workerSettingsFromEnv(env: WorkerEnv): WorkerSettings {
+  const concurrency = 'PLANNER_CONCURRENCY' in env ? env.PLANNER_CONCURRENCY : env.DECODER_CONCURRENCY;
+  return {
+    concurrency,
+    lockDurationMs: env.LOCK_DURATION_MS,
+    stalledIntervalMs: env.STALLED_INTERVAL_MS,
+  };
+}
+
+/**
+ * A worker on one queue of the catalog. The connection must allow blocking commands
+ * with `maxRetriesPerRequest: null` (createRedis(url, { forWorker: true })).
+ */
+export function createWorker<Data>(
+  kind: QueueKind,
+  processor: Processor<Data>,
+  connection: ConnectionOptions,
+  settings: QueueSettings,
+  worker: WorkerSettings,
+): Worker<Data> {
+  assertHashTaggedPrefix(settings.prefix);
+  return new Worker<Data>(settings.names[kind], processor, {
+    connection,
+    prefix: settings.prefix,
+    concurrency: worker.concurrency,
+    lockDuration: worker.lockDurationMs,
+    stalledInterval: worker.stalledIntervalMs,
+    maxStalledCount: worker.maxStalledCount ?? 1,
+    autorun: worker.autorun ?? true,
+  });
+}

@@ -1,0 +1,183 @@
+/**
+ * The object store (S3 protocol: AWS S3, MinIO, s3rver in tests). Objects are keyed
+ * under generations/<tenant>/<id>/ so one prefix holds everything of one generation.
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import './aws-sdk-env.ts';
+import type { CommonEnv } from './env.ts';
+import { NotFoundError, ServiceUnavailableError } from './errors.ts';
+
+export interface ObjectStoreConfig {
+  /** Endpoint URL; unset means AWS S3 itself. */
+  endpoint?: string;
+  region: string;
+  bucket: string;
+  /** Static credentials; unset means the SDK's default chain (IAM role, env, profile). */
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** Path-style URLs (http://host/bucket/key), which s3rver and MinIO need. */
+  forcePathStyle: boolean;
+  /** When set, outputs are served from `${publicBaseUrl}/${key}` (a CDN or public bucket). */
+  publicBaseUrl?: string;
+}
+
+export function objectStoreConfigFromEnv(env: CommonEnv): ObjectStoreConfig {
+  const config: ObjectStoreConfig = {
+    region: env.S3_REGION,
+    bucket: env.S3_BUCKET,
+    forcePathStyle: env.S3_FORCE_PATH_STYLE,
+  };
+  if (env.S3_ENDPOINT !== undefined) config.endpoint = env.S3_ENDPOINT;
+  if (env.S3_ACCESS_KEY_ID !== undefined) config.accessKeyId = env.S3_ACCESS_KEY_ID;
+  if (env.S3_SECRET_ACCESS_KEY !== undefined) config.secretAccessKey = env.S3_SECRET_ACCESS_KEY;
+  if (env.S3_PUBLIC_BASE_URL !== undefined) config.publicBaseUrl = env.S3_PUBLIC_BASE_URL;
+  return config;
+}
+
+export function generationPrefix(tenant: string, id: string): string {
+  return `generations/${tenant}/${id}/`;
+}
+export function outputKey(tenant: string, id: string, index: number, ext: string): string {
+  return `${generationPrefix(tenant, id)}${index}.${ext}`;
+}
+export function previewKey(tenant: string, id: string): string {
+  return `${generationPrefix(tenant, id)}preview.png`;
+}
+/** The planner's semantic tokens as JSON, kept so a finished generation can be rendered again. */
+export function tokensKey(tenant: string, id: string): string {
+  return `${generationPrefix(tenant, id)}tokens.json`;
+}
+
+export interface StoredObject {
+  body: Readable;
+  contentType: string;
+  contentLength: number;
+}
+
+function isMissing(error: unknown): boolean {
+  if (!(error instanceof S3ServiceException)) return false;
+  return error.name === 'NoSuchKey' || error.name === 'NotFound' || error.$metadata.httpStatusCode === 404;
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+export class ObjectStore {
+  readonly bucket: string;
+  private readonly client: S3Client;
+  private readonly publicBaseUrl: string | undefined;
+
+  constructor(config: ObjectStoreConfig) {
+    this.bucket = config.bucket;
+    this.publicBaseUrl = config.publicBaseUrl?.replace(/\/+$/, '');
+    const clientConfig: S3ClientConfig = {
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      // S3-compatible servers (s3rver, older MinIO) reject the SDK's default CRC checksums.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    if (config.endpoint !== undefined) clientConfig.endpoint = config.endpoint;
+    if (config.accessKeyId !== undefined && config.secretAccessKey !== undefined) {
+      clientConfig.credentials = { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey };
+    }
+    this.client = new S3Client(clientConfig);
+  }
+
+  /**
+   * Uploads an object and returns its size and SHA-256 (hex). A stream is read into
+   * memory first: objects here are images and token lists, small enough, and S3 needs
+   * the length up front anyway.
+   */
+  async put(
+    key: string,
+    body: Buffer | Uint8Array | string | Readable,
+    contentType: string,
+  ): Promise<{ bytes: number; sha256: string }> {
+    const bytes =
+      body instanceof Readable ? await collect(body) : typeof body === 'string' ? Buffer.from(body) : body;
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: bytes,
+        ContentType: contentType,
+        ContentLength: bytes.byteLength,
+        Metadata: { sha256 },
+      }),
+    );
+    return { bytes: bytes.byteLength, sha256 };
+  }
+
+  /** Streams an object; throws NotFoundError when there is none. */
+  async get(key: string): Promise<StoredObject> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if (!(result.Body instanceof Readable)) throw new Error(`Object ${key} has no readable body`);
+      return {
+        body: result.Body,
+        contentType: result.ContentType ?? 'application/octet-stream',
+        contentLength: result.ContentLength ?? 0,
+      };
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`No object ${key}`);
+      throw error;
+    }
+  }
+
+  /** The whole object in memory (tokens, previews); throws NotFoundError when there is none. */
+  async getBuffer(key: string): Promise<Buffer> {
+    return collect((await this.get(key)).body);
+  }
+
+  /** A GET URL anyone can use for `seconds`, signed with this store's credentials. */
+  async presignGet(key: string, seconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+      expiresIn: seconds,
+    });
+  }
+
+  /** The public URL of an object, or null when no public base URL is configured. */
+  publicUrl(key: string): string | null {
+    if (this.publicBaseUrl === undefined) return null;
+    return `${this.publicBaseUrl}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  /** Creates the bucket when it does not exist yet. */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      if (!isMissing(error)) throw error;
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    }
+  }
+
+  /** Resolves when the bucket is reachable; throws ServiceUnavailableError otherwise (for /readyz). */
+  async ping(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    } catch (error) {
+      throw new ServiceUnavailableError('Object store is unreachable', { cause: error });
+    }
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}

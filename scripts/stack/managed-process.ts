@@ -1,0 +1,77 @@
+/**
+ * A child process kept alive the way Kubernetes keeps a pod alive: when it dies it is
+ * started again after a short, growing delay. stop() ends it for good.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+export interface ManagedProcessOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Start it again when it exits on its own. Default: true. */
+  restart?: boolean;
+  /** Receives each line the process prints, stdout and stderr alike. */
+  onLine?: (name: string, line: string) => void;
+}
+
+const MAX_RESTART_DELAY_MS = 5_000;
+
+export class ManagedProcess {
+  private child: ChildProcess | null = null;
+  private stopped = false;
+  private restarts = 0;
+  private startedAt = 0;
+
+  constructor(private readonly options: ManagedProcessOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.stopped) return;
+    const { command, args, env, cwd, name, onLine } = this.options;
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.startedAt = Date.now();
+    for (const stream of [child.stdout, child.stderr]) {
+      let pending = '';
+      stream?.on('data', (chunk: Buffer) => {
+        pending += chunk.toString();
+        const lines = pending.split('\n');
+        pending = lines.pop() ?? '';
+        for (const line of lines) onLine?.(name, line);
+      });
+    }
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.child = null;
+      if (this.stopped || this.options.restart === false) return;
+      // A process that ran a while before dying restarts at once; a crash loop backs off.
+      if (Date.now() - this.startedAt > 30_000) this.restarts = 0;
+      const delay = Math.min(250 * 2 ** this.restarts, MAX_RESTART_DELAY_MS);
+      this.restarts += 1;
+      onLine?.(name, `exited (${signal ?? code}); restarting in ${delay} ms`);
+      setTimeout(() => this.start(), delay).unref();
+    });
+  }
+
+  /** Sends a signal without stopping supervision (fault injection: SIGKILL restarts it). */
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    this.child?.kill(signal);
+  }
+
+  /** Ends the process for good: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<number | null> {
+    this.stopped = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+}

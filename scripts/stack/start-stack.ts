@@ -1,0 +1,103 @@
+/**
+ * Starts the application processes — one API, N planner workers, M decoder workers —
+ * against a Redis and an object store that already run. Used by `npm start` and by the
+ * end-to-end tests, so both exercise the same wiring.
+ */
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../packages/shared/src/testing/free-port.ts';
+import { ManagedProcess } from './managed-process.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface StackOptions {
+  redisUrl: string;
+  s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+  port: number;
+  host?: string;
+  devApiKey: string;
+  modelPackPath: string;
+  planners?: number;
+  decoders?: number;
+  /** Environment added to every process (tests shorten lock and stall timings here). */
+  env?: Record<string, string>;
+  /** Environment for decoder workers only. */
+  decoderEnv?: Record<string, string>;
+  onLine?: (name: string, line: string) => void;
+}
+
+export interface RunningStack {
+  apiUrl: string;
+  api: ManagedProcess;
+  planners: ManagedProcess[];
+  decoders: ManagedProcess[];
+  stop(): Promise<void>;
+}
+
+function appProcess(name: string, app: string, env: NodeJS.ProcessEnv, onLine: StackOptions['onLine']) {
+  return new ManagedProcess({
+    name,
+    command: process.execPath,
+    args: ['--import', 'tsx', `apps/${app}/src/${app === 'api' ? 'server' : 'main'}.ts`],
+    cwd: REPO_ROOT,
+    env,
+    ...(onLine ? { onLine } : {}),
+  });
+}
+
+export async function startStack(options: StackOptions): Promise<RunningStack> {
+  const host = options.host ?? '127.0.0.1';
+  const apiUrl = `http://${host.includes(':') ? `[${host}]` : host}:${options.port}`;
+  const common: NodeJS.ProcessEnv = {
+    ...process.env,
+    REDIS_URL: options.redisUrl,
+    S3_ENDPOINT: options.s3.endpoint,
+    S3_BUCKET: options.s3.bucket,
+    S3_ACCESS_KEY_ID: options.s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: options.s3.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+    MODEL_PACK_PATH: options.modelPackPath,
+    PUBLIC_API_URL: apiUrl,
+    AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true',
+    ...options.env,
+  };
+  const api = appProcess('api', 'api', { ...common, PORT: String(options.port), HOST: host, DEV_API_KEY: options.devApiKey }, options.onLine);
+  const planners: ManagedProcess[] = [];
+  const decoders: ManagedProcess[] = [];
+  for (let i = 0; i < (options.planners ?? 1); i += 1) {
+    const env = { ...common, METRICS_PORT: String(await freePort()) };
+    planners.push(appProcess(`planner-${i + 1}`, 'planner-worker', env, options.onLine));
+  }
+  for (let i = 0; i < (options.decoders ?? 1); i += 1) {
+    const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(await freePort()) };
+    decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine));
+  }
+  const all = [api, ...planners, ...decoders];
+  for (const proc of all) proc.start();
+
+  const stop = async () => {
+    await Promise.all(all.map((proc) => proc.stop()));
+  };
+  try {
+    await waitForReady(`${apiUrl}/readyz`, 60_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { apiUrl, api, planners, decoders, stop };
+}
+
+async function waitForReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`API not ready at ${url} after ${timeoutMs} ms (${last})`);
+}

@@ -1,0 +1,147 @@
+/**
+ * End-to-end fixtures: a real redis-server, a real S3-protocol server, the reference
+ * model pack and the application processes, talking over loopback only. Tests see the
+ * system the way a client does: over HTTP.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildReferencePack } from '../../packages/inference/src/reference-pack/build-pack.ts';
+import { freePort } from '../../packages/shared/src/testing/free-port.ts';
+import { type RedisServerHandle, startRedisServer } from '../../packages/shared/src/testing/redis-server.ts';
+import { type S3ServerHandle, startS3Server } from '../../packages/shared/src/testing/s3-server.ts';
+import { REPO_ROOT, type RunningStack, type StackOptions, startStack } from '../../scripts/stack/start-stack.ts';
+
+export const API_KEY = 'e2e-test-key-0123456789abcdef';
+
+/** The pack `npm test` builds before running tests; built into a temp dir when absent. */
+export async function referencePackPath(): Promise<string> {
+  const built = join(REPO_ROOT, 'model-packs/reference');
+  if (existsSync(join(built, 'model.json'))) return built;
+  const dir = await mkdtemp(join(tmpdir(), 'glm-pack-'));
+  await buildReferencePack(dir);
+  return dir;
+}
+
+export interface E2eSystem {
+  redis: RedisServerHandle;
+  s3: S3ServerHandle;
+  stack: RunningStack;
+  client: ApiClient;
+  logs: string[];
+  stop(): Promise<void>;
+}
+
+/** Short lock and stall timings so a killed worker's job is picked up again within seconds. */
+export const FAST_RECOVERY_ENV = { LOCK_DURATION_MS: '4000', STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '200' };
+
+export async function startSystem(
+  options: Partial<Pick<StackOptions, 'planners' | 'decoders' | 'env' | 'decoderEnv' | 'modelPackPath'>> = {},
+): Promise<E2eSystem> {
+  const redis = await startRedisServer();
+  const s3 = await startS3Server();
+  const logs: string[] = [];
+  try {
+    const stack = await startStack({
+      redisUrl: redis.url,
+      s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      port: await freePort(),
+      devApiKey: API_KEY,
+      modelPackPath: options.modelPackPath ?? (await referencePackPath()),
+      env: { LOG_LEVEL: 'warn', ...FAST_RECOVERY_ENV, ...options.env },
+      ...(options.decoderEnv ? { decoderEnv: options.decoderEnv } : {}),
+      planners: options.planners ?? 1,
+      decoders: options.decoders ?? 1,
+      onLine: (name, line) => {
+        logs.push(`${name}: ${line}`);
+        if (logs.length > 2000) logs.shift();
+      },
+    });
+    return {
+      redis,
+      s3,
+      stack,
+      logs,
+      client: new ApiClient(stack.apiUrl, API_KEY),
+      async stop() {
+        await stack.stop();
+        await redis.stop();
+        await s3.stop();
+      },
+    };
+  } catch (error) {
+    await redis.stop();
+    await s3.stop();
+    throw new Error(`${(error as Error).message}\n${logs.slice(-40).join('\n')}`);
+  }
+}
+
+export interface GenerationView {
+  id: string;
+  status: string;
+  progress: { stage: string; step?: number; total?: number };
+  outputs: Array<{ url: string; width: number; height: number; format: string; bytes: number; sha256: string }>;
+  preview?: { url: string; width: number; height: number };
+  error?: { code: string; message: string };
+  input: Record<string, unknown>;
+  timings: Record<string, number>;
+}
+
+const TERMINAL = new Set(['succeeded', 'failed', 'canceled']);
+
+export class ApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly key: string,
+  ) {}
+
+  request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (!headers.has('authorization')) headers.set('authorization', `Bearer ${this.key}`);
+    if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+    return fetch(new URL(path, this.baseUrl), { ...init, headers });
+  }
+
+  async submit(body: Record<string, unknown>): Promise<GenerationView> {
+    const res = await this.request('/v1/generations', { method: 'POST', body: JSON.stringify(body) });
+    if (res.status !== 202 && res.status !== 200) throw new Error(`submit: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as GenerationView;
+  }
+
+  async get(id: string): Promise<GenerationView> {
+    const res = await this.request(`/v1/generations/${id}`);
+    if (!res.ok) throw new Error(`get ${id}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as GenerationView;
+  }
+
+  async cancel(id: string): Promise<GenerationView> {
+    const res = await this.request(`/v1/generations/${id}/cancel`, { method: 'POST' });
+    if (!res.ok) throw new Error(`cancel ${id}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as GenerationView;
+  }
+
+  /** Polls until `until` holds (default: a terminal status). */
+  async waitFor(
+    id: string,
+    until: (g: GenerationView) => boolean = (g) => TERMINAL.has(g.status),
+    timeoutMs = 120_000,
+  ): Promise<GenerationView> {
+    const deadline = Date.now() + timeoutMs;
+    let last: GenerationView | undefined;
+    while (Date.now() < deadline) {
+      last = await this.get(id);
+      if (until(last)) return last;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`generation ${id} did not reach the expected state; last: ${JSON.stringify(last)}`);
+  }
+
+  /** Downloads a URL the API returned (its own streaming route or a presigned object URL). */
+  async download(url: string): Promise<Buffer> {
+    const sameOrigin = new URL(url).origin === new URL(this.baseUrl).origin;
+    const res = await fetch(url, sameOrigin ? { headers: { authorization: `Bearer ${this.key}` } } : {});
+    if (!res.ok) throw new Error(`download ${url}: HTTP ${res.status}`);
+    return Buffer.from(await res.arrayBuffer());
+  }
+}

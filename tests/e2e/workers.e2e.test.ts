@@ -1,0 +1,61 @@
+/**
+ * Several planner and decoder processes on the same queues: every generation finishes
+ * exactly once, with exactly one set of objects in the store.
+ */
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type E2eSystem, startSystem } from './harness.ts';
+
+let system: E2eSystem;
+
+beforeAll(async () => {
+  system = await startSystem({ planners: 2, decoders: 2 });
+}, 120_000);
+
+afterAll(async () => {
+  await system?.stop();
+});
+
+async function listKeys(): Promise<string[]> {
+  const { s3 } = system;
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, ContinuationToken: token }));
+    for (const item of page.Contents ?? []) keys.push(item.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  client.destroy();
+  return keys;
+}
+
+it('finishes every generation exactly once with exactly one set of objects', async () => {
+  const { client } = system;
+  const prompts = ['a red circle', 'a blue square on a yellow background', 'a green triangle', 'a pink circle on a black background', 'an orange square', 'a purple circle'];
+  const submitted = await Promise.all(
+    prompts.map((prompt, i) => client.submit({ prompt, width: 512, height: 512, steps: 3, seed: i, n: i % 2 === 0 ? 1 : 2 })),
+  );
+  const finished = await Promise.all(submitted.map((g) => client.waitFor(g.id, undefined, 180_000)));
+  for (const [i, g] of finished.entries()) {
+    expect(g.status, `${g.id}: ${JSON.stringify(g.error)}`).toBe('succeeded');
+    expect(g.outputs).toHaveLength(i % 2 === 0 ? 1 : 2);
+  }
+
+  const keys = await listKeys();
+  for (const [i, g] of finished.entries()) {
+    const own = keys.filter((key) => key.includes(`/${g.id}/`)).sort();
+    const images = own.filter((key) => /\/\d+\.png$/.test(key));
+    expect(images).toHaveLength(i % 2 === 0 ? 1 : 2);
+    expect(own.filter((key) => key.endsWith('preview.png'))).toHaveLength(1);
+  }
+  // Nothing stored for generations that do not exist.
+  const ids = new Set(finished.map((g) => g.id));
+  const owners = new Set(keys.map((key) => key.split('/')[2]));
+  expect([...owners].filter((id) => !ids.has(id!))).toEqual([]);
+}, 240_000);
