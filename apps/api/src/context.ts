@@ -1,18 +1,18 @@
 import type { ApiEnv } from '@glm-image/shared/env';
 import { GenerationStore } from '@glm-image/shared/generation-store';
-import { type MetricsQueue, ServiceMetrics, registerQueueMetrics } from '@glm-image/shared/metrics';
+import { type MetricsQueue, registerQueueMetrics, ServiceMetrics } from '@glm-image/shared/metrics';
 import {
-  type DecodeJobData,
-  type PlanJobData,
   createDecodeQueue,
   createPlanQueue,
+  type DecodeJobData,
+  type PlanJobData,
   queueSettingsFromEnv,
 } from '@glm-image/shared/queues';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { ObjectStore, objectStoreConfigFromEnv } from '@glm-image/shared/storage';
 import type { JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type ModelLimits, loadModelLimits } from './model-limits.ts';
+import { loadModelLimits, type ModelLimits } from './model-limits.ts';
 import { KeyRegistry } from './plugins/auth.ts';
 import { type CancelNotifier, createCancelNotifier } from './services/cancel-notifier.ts';
 import { InFlightQuota } from './services/in-flight-quota.ts';
@@ -42,7 +42,10 @@ export interface ApiContextOverrides {
   limits?: ModelLimits;
 }
 
-export async function createApiContext(env: ApiEnv, overrides: ApiContextOverrides = {}): Promise<ApiContext> {
+export async function createApiContext(
+  env: ApiEnv,
+  overrides: ApiContextOverrides = {},
+): Promise<ApiContext> {
   // The same prefix the workers' GenerationStore uses (`{glm}:` by default), hash tag included.
   const keyPrefix = `${env.QUEUE_PREFIX}:`;
   const storeOptions = { keyPrefix, retentionSeconds: env.RETENTION_SECONDS };
@@ -73,7 +76,12 @@ export async function createApiContext(env: ApiEnv, overrides: ApiContextOverrid
     async close() {
       if (closed) return;
       closed = true;
-      const steps = [() => planQueue.close(), () => decodeQueue.close(), () => objects.close(), () => closeRedis(redis)];
+      const steps = [
+        () => planQueue.close(),
+        () => decodeQueue.close(),
+        () => objects.close(),
+        () => closeRedis(redis),
+      ];
       for (const step of steps) {
         try {
           await step();

@@ -1,6 +1,6 @@
 import { parseApiEnv } from '@glm-image/shared/env';
 import { ConfigError } from '@glm-image/shared/errors';
-import { REDACTED_LOG_PATHS, buildApp } from './app.ts';
+import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
 import { createApiContext } from './context.ts';
 
 /**
@@ -55,6 +55,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`api failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `api failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -4,7 +4,6 @@ import { UnauthorizedError } from '@glm-image/shared/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
-
 /** Who is calling: resolved from the bearer key on every /v1 request. */
 export interface Principal {
   tenant: string;
@@ -34,7 +33,11 @@ export function sha256Hex(value: string): string {
 export class KeyRegistry {
   private readonly byHash = new Map<string, Principal>();
 
-  constructor(entries: readonly ApiKeyEntry[], devApiKey?: string, defaults: TenantDefaults = DEFAULT_TENANT_LIMITS) {
+  constructor(
+    entries: readonly ApiKeyEntry[],
+    devApiKey?: string,
+    defaults: TenantDefaults = DEFAULT_TENANT_LIMITS,
+  ) {
     for (const entry of entries) {
       const keyHash = entry.sha256.toLowerCase();
       this.byHash.set(keyHash, {

@@ -25,12 +25,16 @@ interface ValidationIssue {
 }
 
 /** `body.webhook.url: Invalid URL`; unknown keys are named as the field at fault. */
-function describeValidation(context: string | undefined, issues: readonly ValidationIssue[]): InvalidInputError {
+function describeValidation(
+  context: string | undefined,
+  issues: readonly ValidationIssue[],
+): InvalidInputError {
   const issue = issues[0];
   const where = context === 'querystring' ? 'query' : (context ?? 'body');
   if (!issue) return new InvalidInputError(`${where}: invalid`);
   const pathParts = issue.instancePath.split('/').filter(Boolean);
-  const unknownKeys = issue.keyword === 'unrecognized_keys' ? (issue.params?.['keys'] as string[] | undefined) : undefined;
+  const unknownKeys =
+    issue.keyword === 'unrecognized_keys' ? (issue.params?.['keys'] as string[] | undefined) : undefined;
   if (unknownKeys && unknownKeys.length > 0) {
     const field = [...pathParts, unknownKeys[0]].join('.');
     return new InvalidInputError(`${field}: unknown field`, field);

@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import { isTerminal } from '@glm-image/shared/generation';
+import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { GenerationIdParams, errorResponses } from '../schemas/generation.ts';
+import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
 import type { GenerationService } from '../services/generation-service.ts';
 import { baseUrlOf, toGenerationView } from '../services/generation-view.ts';
 
@@ -47,10 +47,10 @@ const EventsQuery = z.object({
     .describe('Same as the Last-Event-ID header, for clients that cannot set headers.'),
 });
 
-export const generationEventRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
-  app,
-  { context, service },
-) => {
+export const generationEventRoutes: FastifyPluginAsyncZod<{
+  context: ApiContext;
+  service: GenerationService;
+}> = async (app, { context, service }) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
     for (const end of open) end();

@@ -3,7 +3,7 @@ import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { GenerationIdParams, OutputParams, errorResponses } from '../schemas/generation.ts';
+import { errorResponses, GenerationIdParams, OutputParams } from '../schemas/generation.ts';
 import type { GenerationService } from '../services/generation-service.ts';
 
 /**
@@ -20,10 +20,10 @@ async function streamObject(context: ApiContext, reply: FastifyReply, key: strin
   return reply.send(object.body);
 }
 
-export const generationFileRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
-  app,
-  { context, service },
-) => {
+export const generationFileRoutes: FastifyPluginAsyncZod<{
+  context: ApiContext;
+  service: GenerationService;
+}> = async (app, { context, service }) => {
   app.get(
     '/v1/generations/:id/outputs/:index',
     {

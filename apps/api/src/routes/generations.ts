@@ -5,11 +5,11 @@ import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
 import {
   CreateGenerationBody,
+  errorResponses,
   GenerationIdParams,
   GenerationList,
   GenerationView,
   ListGenerationsQuery,
-  errorResponses,
 } from '../schemas/generation.ts';
 import type { GenerationService } from '../services/generation-service.ts';
 import { generationPath } from '../services/generation-view.ts';
@@ -31,10 +31,10 @@ const SubmitHeaders = z.looseObject({
 
 const security = [{ bearerAuth: [] }];
 
-export const generationRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
-  app,
-  { context, service },
-) => {
+export const generationRoutes: FastifyPluginAsyncZod<{
+  context: ApiContext;
+  service: GenerationService;
+}> = async (app, { context, service }) => {
   app.post(
     '/v1/generations',
     {
@@ -57,7 +57,11 @@ export const generationRoutes: FastifyPluginAsyncZod<{ context: ApiContext; serv
     async (request, reply) => {
       const principal = principalOf(request);
       const wait = parsePreferWait(request.headers.prefer);
-      const { record, created } = await service.submit(principal, request.body, request.headers['idempotency-key']);
+      const { record, created } = await service.submit(
+        principal,
+        request.body,
+        request.headers['idempotency-key'],
+      );
       let current = record;
       if (wait !== null && wait > 0) {
         reply.header('preference-applied', `wait=${wait}`);

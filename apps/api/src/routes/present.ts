@@ -19,5 +19,9 @@ export async function presentGeneration(
       ? await queuePosition(ctx.decodeQueue, ctx.redis, `${record.id}-decode`).catch(() => null)
       : await queuePosition(ctx.planQueue, ctx.redis, record.id).catch(() => null);
   }
-  return toGenerationView(record, { baseUrl: baseUrlOf(request), objects: ctx.objects, queuePosition: position });
+  return toGenerationView(record, {
+    baseUrl: baseUrlOf(request),
+    objects: ctx.objects,
+    queuePosition: position,
+  });
 }

@@ -1,16 +1,21 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { CreateRenderBody, GenerationIdParams, GenerationView, errorResponses } from '../schemas/generation.ts';
+import {
+  CreateRenderBody,
+  errorResponses,
+  GenerationIdParams,
+  GenerationView,
+} from '../schemas/generation.ts';
 import type { GenerationService } from '../services/generation-service.ts';
 import { generationPath } from '../services/generation-view.ts';
 import { RenderService } from '../services/render-service.ts';
 import { presentGeneration } from './present.ts';
 
-export const renderRoutes: FastifyPluginAsyncZod<{ context: ApiContext; service: GenerationService }> = async (
-  app,
-  { context, service },
-) => {
+export const renderRoutes: FastifyPluginAsyncZod<{
+  context: ApiContext;
+  service: GenerationService;
+}> = async (app, { context, service }) => {
   const renders = new RenderService(context, service);
   app.post(
     '/v1/generations/:id/renders',

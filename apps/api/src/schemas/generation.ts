@@ -145,5 +145,8 @@ export const ErrorBody = z
 
 /** The standard error responses, for the OpenAPI document. */
 export function errorResponses<const S extends readonly number[]>(...statuses: S) {
-  return Object.fromEntries(statuses.map((status) => [status, ErrorBody])) as Record<S[number], typeof ErrorBody>;
+  return Object.fromEntries(statuses.map((status) => [status, ErrorBody])) as Record<
+    S[number],
+    typeof ErrorBody
+  >;
 }

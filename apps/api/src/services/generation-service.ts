@@ -1,22 +1,29 @@
 import { randomInt } from 'node:crypto';
-import { AppError, IdempotencyConflictError, InvalidInputError, NotFoundError } from '@glm-image/shared/errors';
+import {
+  AppError,
+  IdempotencyConflictError,
+  InvalidInputError,
+  NotFoundError,
+} from '@glm-image/shared/errors';
 import {
   type GenerationInput,
   type GenerationRecord,
+  isTerminal,
   WEBHOOK_EVENTS,
   type WebhookEvent,
-  isTerminal,
 } from '@glm-image/shared/generation';
 import { decodeJobId } from '@glm-image/shared/queues';
 import { ulid } from 'ulid';
 import type { ApiContext } from '../context.ts';
 import { sizeProblem } from '../model-limits.ts';
-import { type Principal, canSee } from '../plugins/auth.ts';
+import { canSee, type Principal } from '../plugins/auth.ts';
 import type { CreateGenerationBody } from '../schemas/generation.ts';
-import { IdempotencyKeys, hashBody } from './idempotency.ts';
+import { hashBody, IdempotencyKeys } from './idempotency.ts';
 
 /** Webhook events sent when a request names none: the terminal ones. */
-export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = WEBHOOK_EVENTS.filter((event) => event !== 'generation.planned');
+export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = WEBHOOK_EVENTS.filter(
+  (event) => event !== 'generation.planned',
+);
 
 /** A feature the API describes but does not serve yet. */
 export class UnsupportedFeatureError extends AppError {
@@ -77,17 +84,28 @@ export class GenerationService {
     return input;
   }
 
-  async submit(principal: Principal, body: CreateGenerationBody, idempotencyKey?: string): Promise<Submission> {
+  async submit(
+    principal: Principal,
+    body: CreateGenerationBody,
+    idempotencyKey?: string,
+  ): Promise<Submission> {
     const input = this.normalize(body);
     const id = newGenerationId();
     if (idempotencyKey === undefined) {
-      return { record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)), created: true };
+      return {
+        record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)),
+        created: true,
+      };
     }
     const key = IdempotencyKeys.validateKey(idempotencyKey);
     const claim = await this.idempotency.claim(principal.tenant, key, hashBody(body), id);
-    if (claim.kind === 'replay') return { record: await this.awaitReplay(claim.generationId), created: false };
+    if (claim.kind === 'replay')
+      return { record: await this.awaitReplay(claim.generationId), created: false };
     try {
-      return { record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)), created: true };
+      return {
+        record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)),
+        created: true,
+      };
     } catch (error) {
       await this.idempotency.release(principal.tenant, key, id).catch(() => undefined);
       throw error;
@@ -147,7 +165,9 @@ export class GenerationService {
       const record = await this.ctx.store.get(id);
       if (record) return record;
       if (Date.now() > deadline) {
-        throw new IdempotencyConflictError('A request with this Idempotency-Key is still in progress; retry shortly');
+        throw new IdempotencyConflictError(
+          'A request with this Idempotency-Key is still in progress; retry shortly',
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -176,7 +196,8 @@ export class GenerationService {
     if (canceled && !isTerminal(canceled.status)) {
       // A decode job nobody has picked up yet can go too; the generation then ends here.
       const removed = await this.removeWaitingJob(() => this.ctx.decodeQueue.getJob(decodeJobId(id)));
-      if (removed) canceled = (await this.ctx.store.transition(id, 'canceled')) ?? (await this.ctx.store.get(id));
+      if (removed)
+        canceled = (await this.ctx.store.transition(id, 'canceled')) ?? (await this.ctx.store.get(id));
     }
     if (!canceled) throw new NotFoundError(`No generation ${id}`);
     if (canceled.status === 'canceled' && record.status !== 'canceled') {
@@ -186,7 +207,9 @@ export class GenerationService {
   }
 
   /** Removes a job that is still waiting; a job a worker holds (locked) stays and is told via the record. */
-  private async removeWaitingJob(find: () => Promise<{ getState(): Promise<string>; remove(): Promise<void> } | undefined>) {
+  private async removeWaitingJob(
+    find: () => Promise<{ getState(): Promise<string>; remove(): Promise<void> } | undefined>,
+  ) {
     try {
       const job = await find();
       if (!job) return false;

@@ -77,6 +77,7 @@ export class IdempotencyKeys {
   async release(scope: string, key: string, generationId: string): Promise<void> {
     const redisKey = this.redisKey(scope, key);
     const existing = await this.redis.get(redisKey);
-    if (existing && (JSON.parse(existing) as Claim).generationId === generationId) await this.redis.del(redisKey);
+    if (existing && (JSON.parse(existing) as Claim).generationId === generationId)
+      await this.redis.del(redisKey);
   }
 }

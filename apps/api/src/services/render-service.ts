@@ -45,7 +45,9 @@ export class RenderService {
   async render(principal: Principal, sourceId: string, body: CreateRenderBody): Promise<GenerationRecord> {
     const source = await this.generations.find(principal, sourceId);
     if (source.status !== 'succeeded') {
-      throw new SourceNotRenderableError(`Generation ${sourceId} is ${source.status}; only succeeded ones render again`);
+      throw new SourceNotRenderableError(
+        `Generation ${sourceId} is ${source.status}; only succeeded ones render again`,
+      );
     }
     const input = this.renderInput(source, body);
     const main = await this.loadTokens(source);
@@ -57,7 +59,11 @@ export class RenderService {
   }
 
   private renderInput(source: GenerationRecord, body: CreateRenderBody): GenerationInput {
-    const width = body.width ?? (body.height ? Math.round((body.height * source.input.width) / source.input.height) : source.input.width);
+    const width =
+      body.width ??
+      (body.height
+        ? Math.round((body.height * source.input.width) / source.input.height)
+        : source.input.width);
     const height = body.height ?? Math.round((width * source.input.height) / source.input.width);
     if (width * source.input.height !== height * source.input.width) {
       throw new InvalidInputError(

@@ -27,22 +27,27 @@ export interface TestPacks {
 
 export async function buildTestPacks(): Promise<TestPacks> {
   const root = await mkdtemp(join(tmpdir(), 'glm-decoder-packs-'));
-  const referenceDir = join(root, 'reference');
-  await buildReferencePack(referenceDir);
-  const stillDir = join(root, 'still-noise');
-  await cp(referenceDir, stillDir, { recursive: true });
-  const reference = await loadModelPack(referenceDir);
-  await writeFile(join(stillDir, reference.manifest.decoder.denoiser), buildZeroVelocityDenoiser());
-  const noPreviewDir = join(root, 'no-preview');
-  await cp(referenceDir, noPreviewDir, { recursive: true });
-  const { preview: _preview, ...withoutPreview } = reference.manifest;
-  await writeFile(join(noPreviewDir, 'model.json'), JSON.stringify(withoutPreview, null, 2));
-  return {
-    reference,
-    stillNoise: await loadModelPack(stillDir),
-    noPreview: await loadModelPack(noPreviewDir),
-    remove: () => rm(root, { recursive: true, force: true }),
-  };
+  try {
+    const referenceDir = join(root, 'reference');
+    await buildReferencePack(referenceDir);
+    const stillDir = join(root, 'still-noise');
+    await cp(referenceDir, stillDir, { recursive: true });
+    const reference = await loadModelPack(referenceDir);
+    await writeFile(join(stillDir, reference.manifest.decoder.denoiser), buildZeroVelocityDenoiser());
+    const noPreviewDir = join(root, 'no-preview');
+    await cp(referenceDir, noPreviewDir, { recursive: true });
+    const { preview: _preview, ...withoutPreview } = reference.manifest;
+    await writeFile(join(noPreviewDir, 'model.json'), JSON.stringify(withoutPreview, null, 2));
+    return {
+      reference,
+      stillNoise: await loadModelPack(stillDir),
+      noPreview: await loadModelPack(noPreviewDir),
+      remove: () => rm(root, { recursive: true, force: true }),
+    };
+  } catch (error) {
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /**

@@ -60,8 +60,10 @@ const TABLE_ROWS = IMAGE_TOKEN_OFFSET + 3;
 const WHITE = PALETTE.findIndex((p) => p.name === 'white');
 const GRAY = PALETTE.findIndex((p) => p.name === 'gray');
 const NEVER = -1e4;
-/** Region logit per cell of signed distance: cells on an edge are a coin toss. */
+/** Region logit per cell of signed distance: cells on a shape's edge are a coin toss. */
 const EDGE_STEEPNESS = 2.5;
+/** The text panel keeps straight edges: glyphs are laid out in its bounding box. */
+const PANEL_EDGE_STEEPNESS = 40;
 const COLOUR_MISMATCH = -40;
 const DETAIL_SIGMA = 10;
 
@@ -266,12 +268,12 @@ export function buildPlannerModel(): Uint8Array {
     mul(sub(g.op('Abs', [sub(x, half)]), f(0.44)), aspectW),
     mul(sub(g.op('Abs', [sub(y, f(0.8))]), f(0.12)), aspectH),
   );
-  const edgeLogit = (sd: string) => mul(div(sd, cellUnit), f(-EDGE_STEEPNESS));
+  const edgeLogit = (sd: string, steepness = EDGE_STEEPNESS) => mul(div(sd, cellUnit), f(-steepness));
   const zero = mul(k, f(0));
   const never = add(zero, f(NEVER));
   const regionLogits = g.op(
     'Concat',
-    [zero, where(hasShape, edgeLogit(sdShape), never), where(hasText, edgeLogit(sdPanel), never), never],
+    [zero, where(hasShape, edgeLogit(sdShape), never), where(hasText, edgeLogit(sdPanel, PANEL_EDGE_STEEPNESS), never), never],
     { axis: -1 },
   ); // [B,S,4]
 

@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack/reference-manifest';
+import { parseApiEnv } from '@glm-image/shared/env';
+import type { GenerationRecord } from '@glm-image/shared/generation';
+import { type RedisServerHandle, startRedisServer } from '@glm-image/shared/testing/redis-server';
+import { type S3ServerHandle, startS3Server } from '@glm-image/shared/testing/s3-server';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../app.ts';
+import { type ApiContext, createApiContext } from '../context.ts';
+import { sha256Hex } from '../plugins/auth.ts';
+
+/**
+ * The API against a real redis-server and a real S3 server, each on a free port with
+ * its own data directory, and a model pack manifest written from the reference pack's.
+ * No workers run: tests move records forward through the GenerationStore themselves.
+ */
+
+export const KEYS = {
+  acme: 'test-key-acme-0123456789',
+  globex: 'test-key-globex-0123456789',
+  admin: 'test-key-admin-0123456789',
+  /** Three requests per rate-limit window, two generations in flight. */
+  tight: 'test-key-tight-0123456789',
+  dev: 'test-key-dev-0123456789abc',
+} as const;
+
+export interface ApiStack {
+  app: FastifyInstance;
+  context: ApiContext;
+  redis: RedisServerHandle;
+  s3: S3ServerHandle;
+  auth(key: keyof typeof KEYS): { authorization: string };
+  /** Stores a record as a worker would, moving it forward step by step. */
+  advance(id: string, steps: Array<[GenerationRecord['status'], Partial<GenerationRecord>?]>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startApiStack(options: { rateLimitWindowMs?: number; env?: Record<string, string> } = {}) {
+  const redis = await startRedisServer();
+  const s3 = await startS3Server();
+  const packDir = await mkdtemp(join(tmpdir(), 'glm-api-pack-'));
+  await writeFile(join(packDir, 'model.json'), JSON.stringify(REFERENCE_MANIFEST));
+  const apiKeys = [
+    { sha256: sha256Hex(KEYS.acme), tenant: 'acme', priority: 5 },
+    { sha256: sha256Hex(KEYS.globex), tenant: 'globex' },
+    { sha256: sha256Hex(KEYS.admin), tenant: 'ops', admin: true },
+    { sha256: sha256Hex(KEYS.tight), tenant: 'tight', rate_per_minute: 3, max_in_flight: 2 },
+  ];
+  const env = parseApiEnv({
+    REDIS_URL: redis.url,
+    S3_ENDPOINT: s3.endpoint,
+    S3_BUCKET: s3.bucket,
+    S3_REGION: s3.region,
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    MODEL_PACK_PATH: packDir,
+    API_KEYS: JSON.stringify(apiKeys),
+    DEV_API_KEY: KEYS.dev,
+    ...options.env,
+  });
+  const context = await createApiContext(env);
+  const app = await buildApp(
+    context,
+    options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs },
+  );
+  const stack: ApiStack = {
+    app,
+    context,
+    redis,
+    s3,
+    auth: (key) => ({ authorization: `Bearer ${KEYS[key]}` }),
+    async advance(id, steps) {
+      for (const [status, patch] of steps) {
+        const moved = await context.store.transition(id, status, patch ?? {});
+        if (!moved) throw new Error(`transition of ${id} to ${status} was refused`);
+      }
+    },
+    async close() {
+      await app.close();
+      await context.close();
+      await s3.stop();
+      await redis.stop();
+      await rm(packDir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
