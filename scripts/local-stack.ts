@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { freePort } from '../packages/shared/src/testing/free-port.ts';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
+import { freePort } from '../packages/shared/src/testing/free-port.ts';
 import { ManagedProcess } from './stack/managed-process.ts';
 import { REPO_ROOT, startStack } from './stack/start-stack.ts';
 
@@ -39,8 +39,22 @@ if (!redisUrl) {
   const redis = new ManagedProcess({
     name: 'redis',
     command: 'redis-server',
-    args: ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-      '--appendfsync', 'always', '--maxmemory-policy', 'noeviction', '--save', ''],
+    args: [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+    ],
     env,
     onLine: print,
   });
@@ -49,7 +63,11 @@ if (!redisUrl) {
   redisUrl = `redis://127.0.0.1:${redisPort}`;
   const { Redis } = await import('ioredis');
   await waitForTcp(redisUrl, async () => {
-    const probe = new Redis(redisUrl!, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const probe = new Redis(redisUrl!, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     probe.on('error', () => {});
     try {
       await probe.connect();
@@ -71,7 +89,17 @@ if (!env.S3_ENDPOINT) {
   const server = new ManagedProcess({
     name: 's3',
     command: process.execPath,
-    args: ['--import', 'tsx', 'scripts/stack/s3-server.ts', '--port', String(s3Port), '--dir', join(dataDir, 's3'), '--bucket', s3.bucket],
+    args: [
+      '--import',
+      'tsx',
+      'scripts/stack/s3-server.ts',
+      '--port',
+      String(s3Port),
+      '--dir',
+      join(dataDir, 's3'),
+      '--bucket',
+      s3.bucket,
+    ],
     cwd: REPO_ROOT,
     env: { ...env, AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true' },
     onLine: print,
@@ -87,11 +115,13 @@ if (!existsSync(join(modelPackPath, 'model.json'))) {
   await buildReferencePack(modelPackPath);
 }
 
-const stack = await startStack({ redisUrl, s3, port, host, devApiKey, modelPackPath, onLine: print }).catch(async (error) => {
-  console.error(error);
-  await Promise.all(services.map((s) => s.stop()));
-  process.exit(1);
-});
+const stack = await startStack({ redisUrl, s3, port, host, devApiKey, modelPackPath, onLine: print }).catch(
+  async (error) => {
+    console.error(error);
+    await Promise.all(services.map((s) => s.stop()));
+    process.exit(1);
+  },
+);
 
 console.log(`
   GLM-Image serving is up.

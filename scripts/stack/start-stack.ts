@@ -60,7 +60,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true',
     ...options.env,
   };
-  const api = appProcess('api', 'api', { ...common, PORT: String(options.port), HOST: host, DEV_API_KEY: options.devApiKey }, options.onLine);
+  const api = appProcess(
+    'api',
+    'api',
+    { ...common, PORT: String(options.port), HOST: host, DEV_API_KEY: options.devApiKey },
+    options.onLine,
+  );
   const planners: ManagedProcess[] = [];
   const decoders: ManagedProcess[] = [];
   for (let i = 0; i < (options.planners ?? 1); i += 1) {

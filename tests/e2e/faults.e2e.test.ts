@@ -22,8 +22,18 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
   it('decoder: the job is picked up again and the generation succeeds', async () => {
     system = await startSystem();
     const { client, stack } = system;
-    const submitted = await client.submit({ prompt: 'a red circle on a green background', width: 2048, height: 2048, steps: 60, seed: 3 });
-    await client.waitFor(submitted.id, (g) => g.status === 'decoding' && (g.progress.step ?? 0) >= 2, 120_000);
+    const submitted = await client.submit({
+      prompt: 'a red circle on a green background',
+      width: 2048,
+      height: 2048,
+      steps: 60,
+      seed: 3,
+    });
+    await client.waitFor(
+      submitted.id,
+      (g) => g.status === 'decoding' && (g.progress.step ?? 0) >= 2,
+      120_000,
+    );
     stack.decoders[0]!.kill('SIGKILL'); // supervised: it comes back, like a restarted pod
     const final = await client.waitFor(submitted.id, undefined, 240_000);
     expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
@@ -33,7 +43,13 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
   it('planner: the job is picked up again and the generation succeeds', async () => {
     system = await startSystem();
     const { client, stack } = system;
-    const submitted = await client.submit({ prompt: 'a blue square', width: 2048, height: 2048, steps: 2, seed: 5 });
+    const submitted = await client.submit({
+      prompt: 'a blue square',
+      width: 2048,
+      height: 2048,
+      steps: 2,
+      seed: 5,
+    });
     await client.waitFor(submitted.id, (g) => g.status === 'planning', 60_000);
     stack.planners[0]!.kill('SIGKILL');
     const final = await client.waitFor(submitted.id, undefined, 240_000);

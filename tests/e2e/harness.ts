@@ -3,6 +3,7 @@
  * model pack and the application processes, talking over loopback only. Tests see the
  * system the way a client does: over HTTP.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,12 @@ import { buildReferencePack } from '../../packages/inference/src/reference-pack/
 import { freePort } from '../../packages/shared/src/testing/free-port.ts';
 import { type RedisServerHandle, startRedisServer } from '../../packages/shared/src/testing/redis-server.ts';
 import { type S3ServerHandle, startS3Server } from '../../packages/shared/src/testing/s3-server.ts';
-import { REPO_ROOT, type RunningStack, type StackOptions, startStack } from '../../scripts/stack/start-stack.ts';
+import {
+  REPO_ROOT,
+  type RunningStack,
+  type StackOptions,
+  startStack,
+} from '../../scripts/stack/start-stack.ts';
 
 export const API_KEY = 'e2e-test-key-0123456789abcdef';
 
@@ -34,7 +40,11 @@ export interface E2eSystem {
 }
 
 /** Short lock and stall timings so a killed worker's job is picked up again within seconds. */
-export const FAST_RECOVERY_ENV = { LOCK_DURATION_MS: '4000', STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '200' };
+export const FAST_RECOVERY_ENV = {
+  LOCK_DURATION_MS: '4000',
+  STALLED_INTERVAL_MS: '1000',
+  JOB_BACKOFF_MS: '200',
+};
 
 export async function startSystem(
   options: Partial<Pick<StackOptions, 'planners' | 'decoders' | 'env' | 'decoderEnv' | 'modelPackPath'>> = {},
@@ -45,11 +55,28 @@ export async function startSystem(
   try {
     const stack = await startStack({
       redisUrl: redis.url,
-      s3: { endpoint: s3.endpoint, bucket: s3.bucket, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      s3: {
+        endpoint: s3.endpoint,
+        bucket: s3.bucket,
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey: s3.secretAccessKey,
+      },
       port: await freePort(),
-      devApiKey: API_KEY,
+      devApiKey: 'e2e-unused-dev-key-0123456789',
       modelPackPath: options.modelPackPath ?? (await referencePackPath()),
-      env: { LOG_LEVEL: 'warn', ...FAST_RECOVERY_ENV, ...options.env },
+      env: {
+        LOG_LEVEL: 'warn',
+        // A test client polls much faster than a person: give its key a budget to match.
+        API_KEYS: JSON.stringify([
+          {
+            sha256: createHash('sha256').update(API_KEY).digest('hex'),
+            tenant: 'e2e',
+            rate_per_minute: 100_000,
+          },
+        ]),
+        ...FAST_RECOVERY_ENV,
+        ...options.env,
+      },
       ...(options.decoderEnv ? { decoderEnv: options.decoderEnv } : {}),
       planners: options.planners ?? 1,
       decoders: options.decoders ?? 1,
@@ -81,7 +108,14 @@ export interface GenerationView {
   id: string;
   status: string;
   progress: { stage: string; step?: number; total?: number };
-  outputs: Array<{ url: string; width: number; height: number; format: string; bytes: number; sha256: string }>;
+  outputs: Array<{
+    url: string;
+    width: number;
+    height: number;
+    format: string;
+    bytes: number;
+    sha256: string;
+  }>;
   preview?: { url: string; width: number; height: number };
   error?: { code: string; message: string };
   input: Record<string, unknown>;
@@ -105,7 +139,8 @@ export class ApiClient {
 
   async submit(body: Record<string, unknown>): Promise<GenerationView> {
     const res = await this.request('/v1/generations', { method: 'POST', body: JSON.stringify(body) });
-    if (res.status !== 202 && res.status !== 200) throw new Error(`submit: HTTP ${res.status} ${await res.text()}`);
+    if (res.status !== 202 && res.status !== 200)
+      throw new Error(`submit: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()) as GenerationView;
   }
 

@@ -57,7 +57,11 @@ export async function readText(image: Buffer, box: Box): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'glm-ocr-'));
   try {
     const file = join(dir, 'line.png');
-    const { data, info } = await (await crop(image, box)).greyscale().threshold(128).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await (await crop(image, box))
+      .greyscale()
+      .threshold(128)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     const line = await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } })
       .extend({ top: 32, bottom: 32, left: 32, right: 32, background: '#ffffff' })
       .resize(Math.round((info.width + 64) / 2))

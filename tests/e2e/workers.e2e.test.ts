@@ -37,9 +37,18 @@ async function listKeys(): Promise<string[]> {
 
 it('finishes every generation exactly once with exactly one set of objects', async () => {
   const { client } = system;
-  const prompts = ['a red circle', 'a blue square on a yellow background', 'a green triangle', 'a pink circle on a black background', 'an orange square', 'a purple circle'];
+  const prompts = [
+    'a red circle',
+    'a blue square on a yellow background',
+    'a green triangle',
+    'a pink circle on a black background',
+    'an orange square',
+    'a purple circle',
+  ];
   const submitted = await Promise.all(
-    prompts.map((prompt, i) => client.submit({ prompt, width: 512, height: 512, steps: 3, seed: i, n: i % 2 === 0 ? 1 : 2 })),
+    prompts.map((prompt, i) =>
+      client.submit({ prompt, width: 512, height: 512, steps: 3, seed: i, n: i % 2 === 0 ? 1 : 2 }),
+    ),
   );
   const finished = await Promise.all(submitted.map((g) => client.waitFor(g.id, undefined, 180_000)));
   for (const [i, g] of finished.entries()) {

@@ -39,9 +39,20 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   app.setSerializerCompiler(serializerCompiler);
   await app.register(errorsPlugin);
 
+  // While closing, answers still in flight tell clients to drop the connection, so a
+  // keep-alive socket does not hold the shutdown open after its last response.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+
   // POSTs without a body (cancel) often still say application/json; treat empty as no body.
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
     return parseJson(request, body as string, done);
@@ -72,7 +83,7 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
 
   await app.register(healthRoutes, { context });
 
-  const service = new GenerationService(context);
+  const service = new GenerationService(context, app.log);
   await app.register(async (v1) => {
     await v1.register(authPlugin, { keys: context.keys });
     const rateLimitOptions = { redis: context.redis, keyPrefix: context.keyPrefix };

@@ -34,7 +34,8 @@ export interface ApiContext {
   keys: KeyRegistry;
   inFlight: InFlightQuota;
   metrics: ServiceMetrics;
-  notifyCanceled: CancelNotifier;
+  /** Sends `generation.canceled` webhooks for cancels the API completes itself. */
+  canceled: CancelNotifier;
   close(): Promise<void>;
 }
 
@@ -58,6 +59,7 @@ export async function createApiContext(
   const objects = new ObjectStore(objectStoreConfigFromEnv(env));
   const metrics = new ServiceMetrics({ service: 'api' });
   registerQueueMetrics(metrics.registry, [metricsView(planQueue), metricsView(decodeQueue)]);
+  const canceled = createCancelNotifier(env, redis, queueSettings, objects, keyPrefix);
   let closed = false;
 
   return {
@@ -72,7 +74,7 @@ export async function createApiContext(
     keys: new KeyRegistry(env.API_KEYS, env.DEV_API_KEY),
     inFlight: new InFlightQuota(redis, keyPrefix, store, env.RETENTION_SECONDS),
     metrics,
-    notifyCanceled: createCancelNotifier(env, redis),
+    canceled,
     async close() {
       if (closed) return;
       closed = true;

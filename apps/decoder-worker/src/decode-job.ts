@@ -9,6 +9,7 @@ import type { GenerationJobContext } from '@glm-image/shared/generation-job';
 import { runGenerationJob } from '@glm-image/shared/generation-job';
 import type { DecodeJobData } from '@glm-image/shared/queues';
 import { type ObjectStore, outputKey } from '@glm-image/shared/storage';
+import { withSpan } from '@glm-image/shared/tracing';
 import type { Job } from 'bullmq';
 
 export interface DecodeJobDeps extends GenerationJobContext {
@@ -18,7 +19,11 @@ export interface DecodeJobDeps extends GenerationJobContext {
 
 const PROGRESS_INTERVAL_MS = 250;
 
-export async function runDecodeJob(deps: DecodeJobDeps, job: Job<DecodeJobData>, token?: string): Promise<void> {
+export async function runDecodeJob(
+  deps: DecodeJobDeps,
+  job: Job<DecodeJobData>,
+  token?: string,
+): Promise<void> {
   await runGenerationJob(deps, job, token, async ({ record, signal }) => {
     const id = record.id;
     const { input } = record;
@@ -61,10 +66,14 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job<DecodeJobData>,
       decodeSeconds += seconds;
       deps.metrics.observeDecoderStepsPerSecond(result.steps / Math.max(seconds, 1e-6));
 
-      await deps.store.update(id, { progress: { stage: 'uploading', step: (index + 1) * input.steps, total } });
+      await deps.store.update(id, {
+        progress: { stage: 'uploading', step: (index + 1) * input.steps, total },
+      });
       const stopUpload = deps.metrics.startStageTimer('upload');
       const key = outputKey(record.tenant, id, index, extensionOf(result.format));
-      const stored = await deps.objects.put(key, result.image, result.contentType);
+      const stored = await withSpan('s3.put', { 's3.key': key, 'image.bytes': result.image.byteLength }, () =>
+        deps.objects.put(key, result.image, result.contentType),
+      );
       uploadSeconds += stopUpload();
       outputs.push({
         key,

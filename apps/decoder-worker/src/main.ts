@@ -16,4 +16,6 @@ const decoder = await Decoder.load(pack, {
 });
 runtime.onClose(() => decoder.close());
 
-await serveQueue<DecodeJobData>(runtime, 'decode', (job, token) => runDecodeJob({ ...runtime, decoder }, job, token));
+await serveQueue<DecodeJobData>(runtime, 'decode', (job, token) =>
+  runDecodeJob({ ...runtime, decoder }, job, token),
+);

@@ -3,11 +3,12 @@
  * the client, the tokens kept for re-rendering, and the decode job that carries them on.
  */
 import type { Planner, PreviewRenderer } from '@glm-image/inference';
+import type { GenerationJobContext } from '@glm-image/shared/generation-job';
+import { runGenerationJob } from '@glm-image/shared/generation-job';
 import type { DecodeJobData, PlanJobData } from '@glm-image/shared/queues';
 import { decodeJobId } from '@glm-image/shared/queues';
 import { type ObjectStore, previewKey, tokensKey } from '@glm-image/shared/storage';
-import type { GenerationJobContext } from '@glm-image/shared/generation-job';
-import { runGenerationJob } from '@glm-image/shared/generation-job';
+import { inject } from '@glm-image/shared/tracing';
 import type { Job, Queue } from 'bullmq';
 
 export interface PlanJobDeps extends GenerationJobContext {
@@ -73,7 +74,12 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
     // The fixed job id makes this add a no-op when a retried plan job gets here twice.
     await deps.decodeQueue.add(
       'decode',
-      { generationId: id, tenant: record.tenant, main: plan.main, ...(job.data.trace ? { trace: job.data.trace } : {}) },
+      {
+        generationId: id,
+        tenant: record.tenant,
+        main: plan.main,
+        ...(job.data.trace ? { trace: job.data.trace } : {}),
+      },
       { jobId: decodeJobId(id), ...(job.opts.priority ? { priority: job.opts.priority } : {}) },
     );
     const current = (await deps.store.get(id)) ?? record;

@@ -2,9 +2,10 @@
  * @glm-image/inference: the GLM-Image model runtime. Knows nothing of queues or HTTP;
  * usable on its own (see the `generate` command).
  */
-export { Decoder } from './decoder/decoder.ts';
+
 export type { ImageFormat, RenderOptions, RenderRequest, RenderResult } from './decoder/decoder.ts';
-export { extractQuotedSpans, encodeGlyphs } from './decoder/glyphs.ts';
+export { Decoder } from './decoder/decoder.ts';
+export { encodeGlyphs, extractQuotedSpans } from './decoder/glyphs.ts';
 export { PreviewRenderer } from './decoder/preview-renderer.ts';
 export {
   InferenceCanceledError,
@@ -14,9 +15,9 @@ export {
   ModelRuntimeError,
 } from './errors.ts';
 export type { ExecutionOptions } from './execution/execution-options.ts';
-export { loadModelPack } from './model-pack.ts';
 export type { ModelPack } from './model-pack.ts';
+export { loadModelPack } from './model-pack.ts';
 export { ModelPackManifest } from './model-pack-manifest.ts';
-export { Planner } from './planner/planner.ts';
 export type { PlanOptions, PlanRequest, PlanResult, TokenGrid } from './planner/planner.ts';
+export { Planner } from './planner/planner.ts';
 export { mainGridSize, previewGridSize, validateImageSize } from './sizes.ts';

@@ -63,7 +63,11 @@ export const ModelPackManifest = z
       latentsStd: z.array(z.number().positive()),
       /** Prior tokens are upsampled from the main grid to H/priorPatch x W/priorPatch. */
       priorPatch: z.number().int().positive(),
-      glyphs: z.object({ maxLength: z.number().int().positive(), padId: z.number().int(), byteOffset: z.number().int() }),
+      glyphs: z.object({
+        maxLength: z.number().int().positive(),
+        padId: z.number().int(),
+        byteOffset: z.number().int(),
+      }),
       scheduler: z.object({
         type: z.literal('flow-match-euler'),
         numTrainTimesteps: z.number().int().positive(),

@@ -8,6 +8,7 @@ import { type StopReason, watchCancellation } from './cancellation-watch.ts';
 import type { GenerationRecord, WebhookEvent } from './generation.ts';
 import type { GenerationStore } from './generation-store.ts';
 import type { ServiceMetrics } from './metrics.ts';
+import { SpanKind, type TraceCarrier, withSpan } from './tracing.ts';
 
 /** Error codes that no retry can fix: the input or the model is at fault. */
 export const PERMANENT_ERROR_CODES: ReadonlySet<string> = new Set([
@@ -59,7 +60,7 @@ export interface StageWork {
  * Runs `work` for the generation named by `job.data.generationId`. Returns without
  * running it when the generation is gone or already over (a retried or duplicate job).
  */
-export async function runGenerationJob<Data extends { generationId: string }>(
+export async function runGenerationJob<Data extends { generationId: string; trace?: TraceCarrier }>(
   ctx: GenerationJobContext,
   job: Job<Data>,
   token: string | undefined,
@@ -87,7 +88,13 @@ export async function runGenerationJob<Data extends { generationId: string }>(
   const watch = watchCancellation(ctx.store, id);
   ctx.running.add(watch);
   try {
-    await work({ record, signal: watch.signal });
+    // One trace per generation: each stage's span continues the context carried in the job.
+    await withSpan(
+      `${job.queueName} job`,
+      { 'generation.id': id, 'generation.tenant': record.tenant, 'job.attempt': job.attemptsMade + 1 },
+      () => work({ record, signal: watch.signal }),
+      { kind: SpanKind.CONSUMER, ...(job.data.trace ? { parent: job.data.trace } : {}) },
+    );
   } catch (error) {
     if (isStop(error, watch.signal)) {
       if ((watch.signal.reason as StopReason) === 'shutdown') {

@@ -25,7 +25,14 @@ export interface PublicGeneration {
   queue_position?: number;
   cancel_requested?: boolean;
   preview?: { url: string; width: number; height: number };
-  outputs: Array<{ url: string; width: number; height: number; format: OutputFormat; bytes: number; sha256: string }>;
+  outputs: Array<{
+    url: string;
+    width: number;
+    height: number;
+    format: OutputFormat;
+    bytes: number;
+    sha256: string;
+  }>;
   timings: GenerationTimings;
   error?: GenerationError;
   metadata?: Record<string, unknown>;

@@ -20,6 +20,7 @@ import {
 } from './queues.ts';
 import { closeRedis, createRedis } from './redis.ts';
 import { ObjectStore, objectStoreConfigFromEnv } from './storage.ts';
+import { initTracing } from './tracing.ts';
 import { type WebhookJobData, WebhookNotifier } from './webhooks/notifier.ts';
 import { startWorkerHttpServer } from './worker-http.ts';
 
@@ -41,6 +42,10 @@ export interface WorkerRuntime extends GenerationJobContext {
 
 export async function createWorkerRuntime(service: string, env: WorkerEnv): Promise<WorkerRuntime> {
   const log = pino({ name: service, level: env.LOG_LEVEL });
+  const tracing = initTracing({
+    serviceName: service,
+    ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+  });
   const redis = createRedis(env.REDIS_URL, { connectionName: service });
   const queueSettings = queueSettingsFromEnv(env);
   const keyPrefix = `${queueSettings.prefix}:`;
@@ -94,6 +99,8 @@ export async function createWorkerRuntime(service: string, env: WorkerEnv): Prom
   closers.push(async () => {
     for (const queue of queues) await queue.close().catch(() => undefined);
     await closeRedis(redis);
+    objects.close();
+    await tracing.shutdown();
   });
   return runtime;
 }

@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import { RateLimitedError } from '@glm-image/shared/errors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { DEFAULT_TENANT_LIMITS } from './auth.ts';
@@ -10,6 +10,7 @@ import { DEFAULT_TENANT_LIMITS } from './auth.ts';
  * budget. Runs after auth (its hook is added per route, after the app-level auth hook),
  * so the counter is the key's, not the client address's. When Redis is down the limit
  * is skipped rather than failing requests that would fail anyway with a clearer 503.
+ * `rate_per_minute` is the budget for writes (submit, cancel, re-render).
  */
 export interface RateLimitOptions {
   redis: Redis;
@@ -18,13 +19,25 @@ export interface RateLimitOptions {
   windowMs?: number;
 }
 
+/** How many more reads than writes a key may make per window. */
+export const READ_BUDGET_FACTOR = 10;
+
+function isRead(request: FastifyRequest): boolean {
+  return request.method === 'GET' || request.method === 'HEAD';
+}
+
 async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
   await app.register(rateLimit, {
     redis: options.redis,
     nameSpace: `${options.keyPrefix}api:rate:`,
     timeWindow: options.windowMs ?? 60_000,
-    keyGenerator: (request) => request.principal?.keyHash ?? request.ip,
-    max: (request) => request.principal?.ratePerMinute ?? DEFAULT_TENANT_LIMITS.ratePerMinute,
+    // Reads (polling a generation, following its events) are cheap and expected to be
+    // frequent: they count apart from writes, with READ_BUDGET_FACTOR times the budget.
+    keyGenerator: (request) =>
+      `${request.principal?.keyHash ?? request.ip}:${isRead(request) ? 'read' : 'write'}`,
+    max: (request) =>
+      (request.principal?.ratePerMinute ?? DEFAULT_TENANT_LIMITS.ratePerMinute) *
+      (isRead(request) ? READ_BUDGET_FACTOR : 1),
     skipOnError: true,
     errorResponseBuilder: (_request, context) =>
       new RateLimitedError(

@@ -1,3 +1,5 @@
+import { createQueue, queueSettingsFromEnv } from '@glm-image/shared/queues';
+import type { WebhookJobData } from '@glm-image/shared/webhooks/notifier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiStack, startApiStack } from '../testing/api-stack.ts';
 
@@ -10,7 +12,12 @@ afterAll(async () => {
 });
 
 async function submit(body: Record<string, unknown>, key: 'acme' | 'globex' | 'admin' = 'acme') {
-  return stack.app.inject({ method: 'POST', url: '/v1/generations', headers: stack.auth(key), payload: body });
+  return stack.app.inject({
+    method: 'POST',
+    url: '/v1/generations',
+    headers: stack.auth(key),
+    payload: body,
+  });
 }
 
 describe('POST /v1/generations', () => {
@@ -72,22 +79,25 @@ describe('POST /v1/generations', () => {
   });
 
   it.each([
-    [{}, 'prompt'],
-    [{ prompt: '' }, 'prompt'],
-    [{ prompt: 'x', colour: 'red' }, 'colour'],
-    [{ prompt: 'x', width: 1000 }, 'width'],
-    [{ prompt: 'x', width: 4096 }, 'width'],
-    [{ prompt: 'x', width: 2048, height: 512 }, 'aspect ratio'],
-    [{ prompt: 'x', seed: -1 }, 'seed'],
-    [{ prompt: 'x', seed: 2 ** 32 }, 'seed'],
-    [{ prompt: 'x', steps: 0 }, 'steps'],
-    [{ prompt: 'x', n: 5 }, 'n'],
-    [{ prompt: 'x', output_format: 'gif' }, 'output_format'],
-    [{ prompt: 'x', guidance_scale: 21 }, 'guidance_scale'],
-    [{ prompt: 'x', webhook: { url: 'not a url' } }, 'webhook.url'],
-    [{ prompt: 'x', webhook: { url: 'https://a.example', events: ['generation.exploded'] } }, 'webhook.events'],
-    [{ prompt: 'x', metadata: { blob: 'y'.repeat(5000) } }, 'metadata'],
-  ])('answers 400 invalid_input naming the field for %j', async (body, field) => {
+    ['prompt', {}],
+    ['prompt', { prompt: '' }],
+    ['colour', { prompt: 'x', colour: 'red' }],
+    ['width', { prompt: 'x', width: 1000 }],
+    ['width', { prompt: 'x', width: 4096 }],
+    ['aspect ratio', { prompt: 'x', width: 2048, height: 512 }],
+    ['seed', { prompt: 'x', seed: -1 }],
+    ['seed', { prompt: 'x', seed: 2 ** 32 }],
+    ['steps', { prompt: 'x', steps: 0 }],
+    ['n', { prompt: 'x', n: 5 }],
+    ['output_format', { prompt: 'x', output_format: 'gif' }],
+    ['guidance_scale', { prompt: 'x', guidance_scale: 21 }],
+    ['webhook.url', { prompt: 'x', webhook: { url: 'not a url' } }],
+    [
+      'webhook.events',
+      { prompt: 'x', webhook: { url: 'https://a.example', events: ['generation.exploded'] } },
+    ],
+    ['metadata', { prompt: 'x', metadata: { blob: 'y'.repeat(5000) } }],
+  ] as const)('answers 400 invalid_input naming %s', async (field, body) => {
     const res = await submit(body);
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe('invalid_input');
@@ -127,7 +137,12 @@ describe('POST /v1/generations', () => {
 
   it('answers 401 without a key or with an unknown one', async () => {
     for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: 'Basic abc' }]) {
-      const res = await stack.app.inject({ method: 'POST', url: '/v1/generations', headers, payload: { prompt: 'x' } });
+      const res = await stack.app.inject({
+        method: 'POST',
+        url: '/v1/generations',
+        headers,
+        payload: { prompt: 'x' },
+      });
       expect(res.statusCode).toBe(401);
       expect(res.json().error.code).toBe('unauthorized');
       expect(res.headers['www-authenticate']).toBe('Bearer');
@@ -178,10 +193,16 @@ describe('reading generations', () => {
     await stack.context.objects.put(previewKey, Buffer.from('preview-bytes'), 'image/png');
     await stack.advance(id, [
       ['planning', { progress: { stage: 'planning' } }],
-      ['decoding', { preview: { key: previewKey, width: 128, height: 128 }, progress: { stage: 'decoding' } }],
+      [
+        'decoding',
+        { preview: { key: previewKey, width: 128, height: 128 }, progress: { stage: 'decoding' } },
+      ],
       [
         'succeeded',
-        { outputs: [{ key: outputKey, width: 1024, height: 1024, format: 'png', ...stored }], timings: { plan_ms: 5 } },
+        {
+          outputs: [{ key: outputKey, width: 1024, height: 1024, format: 'png', ...stored }],
+          timings: { plan_ms: 5 },
+        },
       ],
     ]);
     const res = await stack.app.inject({ url: `/v1/generations/${id}`, headers: stack.auth('acme') });
@@ -200,15 +221,27 @@ describe('reading generations', () => {
     expect(body.preview).toEqual({ url: `${body.urls.self}/preview`, width: 128, height: 128 });
     expect(body.queue_position).toBeUndefined();
 
-    const output = await stack.app.inject({ url: `/v1/generations/${id}/outputs/0`, headers: stack.auth('acme') });
+    const output = await stack.app.inject({
+      url: `/v1/generations/${id}/outputs/0`,
+      headers: stack.auth('acme'),
+    });
     expect(output.statusCode).toBe(200);
     expect(output.headers['content-type']).toBe('image/png');
     expect(output.rawPayload.equals(png)).toBe(true);
-    const preview = await stack.app.inject({ url: `/v1/generations/${id}/preview`, headers: stack.auth('acme') });
+    const preview = await stack.app.inject({
+      url: `/v1/generations/${id}/preview`,
+      headers: stack.auth('acme'),
+    });
     expect(preview.body).toBe('preview-bytes');
-    const missing = await stack.app.inject({ url: `/v1/generations/${id}/outputs/1`, headers: stack.auth('acme') });
+    const missing = await stack.app.inject({
+      url: `/v1/generations/${id}/outputs/1`,
+      headers: stack.auth('acme'),
+    });
     expect(missing.statusCode).toBe(404);
-    const foreign = await stack.app.inject({ url: `/v1/generations/${id}/outputs/0`, headers: stack.auth('globex') });
+    const foreign = await stack.app.inject({
+      url: `/v1/generations/${id}/outputs/0`,
+      headers: stack.auth('globex'),
+    });
     expect(foreign.statusCode).toBe(404);
   });
 });
@@ -227,17 +260,56 @@ describe('POST /v1/generations/{id}/cancel', () => {
     expect(await stack.context.planQueue.getJob(id)).toBeUndefined();
   });
 
+  it('sends the generation.canceled webhook when it cancels a queued generation itself', async () => {
+    const { id } = (
+      await submit({ prompt: 'hooked', webhook: { url: 'https://hooks.example.com/x' } })
+    ).json();
+    await stack.app.inject({
+      method: 'POST',
+      url: `/v1/generations/${id}/cancel`,
+      headers: stack.auth('acme'),
+    });
+    const webhooks = createQueue<WebhookJobData>(
+      'webhook',
+      stack.context.redis,
+      queueSettingsFromEnv(stack.context.env),
+    );
+    try {
+      const job = await webhooks.getJob(`${id}-generation.canceled`);
+      expect(job?.data).toMatchObject({
+        generationId: id,
+        event: 'generation.canceled',
+        url: 'https://hooks.example.com/x',
+      });
+      expect(JSON.parse(job?.data.body ?? '{}').data).toMatchObject({ id, status: 'canceled' });
+    } finally {
+      await webhooks.close();
+    }
+  });
+
   it('asks a running generation to stop and leaves a finished one as it was', async () => {
     const { id } = (await submit({ prompt: 'running' })).json();
     await stack.context.planQueue.remove(id); // as if a worker had taken it
     await stack.advance(id, [['planning']]);
-    const running = await stack.app.inject({ method: 'POST', url: `/v1/generations/${id}/cancel`, headers: stack.auth('acme') });
+    const running = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/generations/${id}/cancel`,
+      headers: stack.auth('acme'),
+    });
     expect(running.json()).toMatchObject({ status: 'planning', cancel_requested: true });
     await stack.advance(id, [['failed', { error: { code: 'model_error', message: 'boom' } }]]);
-    const finished = await stack.app.inject({ method: 'POST', url: `/v1/generations/${id}/cancel`, headers: stack.auth('acme') });
+    const finished = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/generations/${id}/cancel`,
+      headers: stack.auth('acme'),
+    });
     expect(finished.statusCode).toBe(200);
     expect(finished.json()).toMatchObject({ status: 'failed', error: { code: 'model_error' } });
-    const foreign = await stack.app.inject({ method: 'POST', url: `/v1/generations/${id}/cancel`, headers: stack.auth('globex') });
+    const foreign = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/generations/${id}/cancel`,
+      headers: stack.auth('globex'),
+    });
     expect(foreign.statusCode).toBe(404);
   });
 });
@@ -253,9 +325,8 @@ describe('Prefer: wait', () => {
     // The worker's part: find the plan job, then run the generation to the end.
     let jobId: string | undefined;
     while (!jobId) {
-      const [job] = await stack.context.planQueue.getJobs(['prioritized', 'wait'], 0, 0);
-      const record = job ? await stack.context.store.get(job.id ?? '') : null;
-      if (record?.input.prompt === 'quick') jobId = job?.id;
+      const { items } = await stack.context.store.listByTenant('acme', { limit: 1 });
+      if (items[0]?.input.prompt === 'quick') jobId = items[0].id;
       else await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await stack.context.planQueue.remove(jobId);

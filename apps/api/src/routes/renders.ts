@@ -30,7 +30,7 @@ export const renderRoutes: FastifyPluginAsyncZod<{
           'the source; 409 `source_not_renderable` when the source has not succeeded.',
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
-        body: CreateRenderBody.optional(),
+        body: CreateRenderBody.nullish(),
         response: { 202: GenerationView, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503) },
       },
     },

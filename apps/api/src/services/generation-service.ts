@@ -9,21 +9,21 @@ import {
   type GenerationInput,
   type GenerationRecord,
   isTerminal,
-  WEBHOOK_EVENTS,
   type WebhookEvent,
 } from '@glm-image/shared/generation';
 import { decodeJobId } from '@glm-image/shared/queues';
+import { DEFAULT_WEBHOOK_EVENTS as SHARED_DEFAULT_WEBHOOK_EVENTS } from '@glm-image/shared/webhooks/notifier';
+import type { FastifyBaseLogger } from 'fastify';
 import { ulid } from 'ulid';
 import type { ApiContext } from '../context.ts';
 import { sizeProblem } from '../model-limits.ts';
 import { canSee, type Principal } from '../plugins/auth.ts';
 import type { CreateGenerationBody } from '../schemas/generation.ts';
+import { announceCancel } from './cancel-notifier.ts';
 import { hashBody, IdempotencyKeys } from './idempotency.ts';
 
 /** Webhook events sent when a request names none: the terminal ones. */
-export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = WEBHOOK_EVENTS.filter(
-  (event) => event !== 'generation.planned',
-);
+export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = [...SHARED_DEFAULT_WEBHOOK_EVENTS];
 
 /** A feature the API describes but does not serve yet. */
 export class UnsupportedFeatureError extends AppError {
@@ -52,7 +52,10 @@ const REPLAY_WAIT_MS = 3000;
 export class GenerationService {
   private readonly idempotency: IdempotencyKeys;
 
-  constructor(private readonly ctx: ApiContext) {
+  constructor(
+    private readonly ctx: ApiContext,
+    private readonly log?: FastifyBaseLogger,
+  ) {
     this.idempotency = new IdempotencyKeys(ctx.redis, ctx.keyPrefix);
   }
 
@@ -201,7 +204,7 @@ export class GenerationService {
     }
     if (!canceled) throw new NotFoundError(`No generation ${id}`);
     if (canceled.status === 'canceled' && record.status !== 'canceled') {
-      await this.ctx.notifyCanceled(canceled).catch(() => undefined);
+      await announceCancel(this.ctx.canceled, canceled, this.log);
     }
     return canceled;
   }

@@ -37,7 +37,9 @@ export interface ApiStack {
   close(): Promise<void>;
 }
 
-export async function startApiStack(options: { rateLimitWindowMs?: number; env?: Record<string, string> } = {}) {
+export async function startApiStack(
+  options: { rateLimitWindowMs?: number; env?: Record<string, string> } = {},
+) {
   const redis = await startRedisServer();
   const s3 = await startS3Server();
   const packDir = await mkdtemp(join(tmpdir(), 'glm-api-pack-'));

@@ -38,7 +38,9 @@ if (values.help || !prompt) {
 }
 
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
-const packDir = resolve(values.pack ?? process.env.MODEL_PACK_PATH ?? join(repoRoot, 'model-packs/reference'));
+const packDir = resolve(
+  values.pack ?? process.env.MODEL_PACK_PATH ?? join(repoRoot, 'model-packs/reference'),
+);
 if (!values.pack && !existsSync(join(packDir, 'model.json'))) await buildReferencePack(packDir);
 const pack = await loadModelPack(packDir);
 
@@ -76,7 +78,16 @@ try {
   planBar.update(plan.generatedTokens);
   const decodeBar = bars.create(steps, 0, { stage: 'decode' });
   const result = await decoder.render(
-    { prompt, main: plan.main, width, height, seed, steps, format, ...(guidanceScale !== undefined ? { guidanceScale } : {}) },
+    {
+      prompt,
+      main: plan.main,
+      width,
+      height,
+      seed,
+      steps,
+      format,
+      ...(guidanceScale !== undefined ? { guidanceScale } : {}),
+    },
     { onStep: (step) => decodeBar.update(step) },
   );
   bars.stop();

@@ -10,7 +10,6 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
-import { DType, GraphBuilder } from '../reference-pack/graph-builder.ts';
 import { encodeToken, PALETTE, Region } from '../reference-pack/semantic-codebook.ts';
 import type { TokenGrid } from './render-request.ts';
 
@@ -18,8 +17,6 @@ const runFile = promisify(execFile);
 
 export interface TestPacks {
   reference: ModelPack;
-  /** The reference pack with a denoiser whose velocity is always 0: the image is the decoded seed noise. */
-  stillNoise: ModelPack;
   /** The reference pack without its optional preview model. */
   noPreview: ModelPack;
   remove(): Promise<void>;
@@ -30,17 +27,13 @@ export async function buildTestPacks(): Promise<TestPacks> {
   try {
     const referenceDir = join(root, 'reference');
     await buildReferencePack(referenceDir);
-    const stillDir = join(root, 'still-noise');
-    await cp(referenceDir, stillDir, { recursive: true });
     const reference = await loadModelPack(referenceDir);
-    await writeFile(join(stillDir, reference.manifest.decoder.denoiser), buildZeroVelocityDenoiser());
     const noPreviewDir = join(root, 'no-preview');
     await cp(referenceDir, noPreviewDir, { recursive: true });
     const { preview: _preview, ...withoutPreview } = reference.manifest;
     await writeFile(join(noPreviewDir, 'model.json'), JSON.stringify(withoutPreview, null, 2));
     return {
       reference,
-      stillNoise: await loadModelPack(stillDir),
       noPreview: await loadModelPack(noPreviewDir),
       remove: () => rm(root, { recursive: true, force: true }),
     };
@@ -48,27 +41,6 @@ export async function buildTestPacks(): Promise<TestPacks> {
     await rm(root, { recursive: true, force: true });
     throw error;
   }
-}
-
-/**
- * A denoiser obeying the contract whose velocity is `0 * sample`. The reference denoiser
- * lands exactly on its target whatever the noise, so only a model like this one shows
- * that the seed's noise reaches the image.
- */
-function buildZeroVelocityDenoiser(): Uint8Array {
-  const g = new GraphBuilder('zero_velocity_denoiser');
-  const sample = g.input('sample', DType.float, ['batch', 16, 'latent_height', 'latent_width']);
-  g.input('timestep', DType.float, ['batch']);
-  g.input('prior_token_id', DType.int64, ['batch', 'prior_height', 'prior_width']);
-  g.input('prior_token_drop', DType.bool, ['batch']);
-  g.input('glyph_ids', DType.int64, ['batch', 'glyph_length']);
-  g.output('velocity', g.op('Mul', [sample, g.scalar(0)]), DType.float, [
-    'batch',
-    16,
-    'latent_height',
-    'latent_width',
-  ]);
-  return g.toBytes(17);
 }
 
 export const colourIndex = (name: string): number => PALETTE.findIndex((p) => p.name === name);

@@ -19,8 +19,12 @@ const MIN_SIGMA = 1e-3;
  * and returns the flow-matching velocity pointing from it to the sample,
  * `(sample - x0) / sigma`, so Euler steps land exactly on x0 when sigma reaches 0.
  * The unconditional branch (`prior_token_drop`) targets a neutral grey latent without
- * ink, which is what classifier-free guidance pushes away from.
+ * ink, which is what classifier-free guidance pushes away from. The grain channels keep
+ * part of the initial noise, so another seed gives another (subtly textured) image.
  */
+/** Fraction of the initial noise the grain channels keep in the clean latent. */
+const GRAIN_KEEP = 0.5;
+
 export function buildDenoiserModel(): Uint8Array {
   const g = new GraphBuilder('glm_image_reference_denoiser');
   const sample = g.input('sample', DType.float, ['batch', latentChannels, 'latent_height', 'latent_width']);
@@ -44,8 +48,8 @@ export function buildDenoiserModel(): Uint8Array {
 
   const coverage = renderGlyphCoverage(g, glyphIds, isPanel);
   const used = g.op('Concat', [channels(0, 3), coverage, channels(3, 6)], { axis: 1 });
-  const unusedCount = latentChannels - LatentChannel.unused;
-  const raw = g.op('Pad', [used, g.constInt64([0, 0, 0, 0, 0, unusedCount, 0, 0], [8])]);
+  const grainCount = latentChannels - LatentChannel.grain;
+  const raw = g.op('Pad', [used, g.constInt64([0, 0, 0, 0, 0, grainCount, 0, 0], [8])]);
   const dropped = g.op('Reshape', [drop, g.constInt64([-1, 1, 1, 1], [4])]);
   const target = g.op('Where', [dropped, g.scalar(0), raw]);
 
@@ -53,7 +57,25 @@ export function buildDenoiserModel(): Uint8Array {
   const x0 = g.op('Div', [g.op('Sub', [target, stats(LATENTS_MEAN, 'mean')]), stats(LATENTS_STD, 'std')]);
   const sigma = g.op('Max', [g.op('Div', [timestep, g.scalar(1000)]), g.scalar(MIN_SIGMA)]);
   const sigma4 = g.op('Reshape', [sigma, g.constInt64([-1, 1, 1, 1], [4])]);
-  const velocity = g.op('Div', [g.op('Sub', [sample, x0]), sigma4]);
+  const towardsTarget = g.op('Div', [g.op('Sub', [sample, x0]), sigma4]);
+  // Grain channels: their clean value is GRAIN_KEEP times the initial noise. Along the
+  // flow x = noise * (k + sigma * (1 - k)), so the velocity noise - x0 is a function of
+  // (x, sigma) alone and Euler steps land on k * noise at any step count: the seed's
+  // noise shows in the image, as it does in a trained model.
+  const keep = GRAIN_KEEP;
+  const grainVelocity = g.op('Div', [
+    g.op('Mul', [sample, g.scalar(1 - keep)]),
+    g.op('Add', [g.scalar(keep), g.op('Mul', [sigma4, g.scalar(1 - keep)])]),
+  ]);
+  const grainChannel = g.constFloat(
+    Array.from({ length: latentChannels }, (_, c) => (c >= LatentChannel.grain ? 1 : 0)),
+    [1, latentChannels, 1, 1],
+    'grain_channels',
+  );
+  const velocity = g.op('Add', [
+    towardsTarget,
+    g.op('Mul', [grainChannel, g.op('Sub', [grainVelocity, towardsTarget])]),
+  ]);
   g.output('velocity', velocity, DType.float, ['batch', latentChannels, 'latent_height', 'latent_width']);
   return g.toBytes(17, 'GLM-Image reference pack: denoiser (flow velocity towards the conditioned latent).');
 }

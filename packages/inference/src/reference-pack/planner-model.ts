@@ -273,7 +273,12 @@ export function buildPlannerModel(): Uint8Array {
   const never = add(zero, f(NEVER));
   const regionLogits = g.op(
     'Concat',
-    [zero, where(hasShape, edgeLogit(sdShape), never), where(hasText, edgeLogit(sdPanel, PANEL_EDGE_STEEPNESS), never), never],
+    [
+      zero,
+      where(hasShape, edgeLogit(sdShape), never),
+      where(hasText, edgeLogit(sdPanel, PANEL_EDGE_STEEPNESS), never),
+      never,
+    ],
     { axis: -1 },
   ); // [B,S,4]
 

@@ -14,11 +14,13 @@ export const LatentChannel = {
   inkCoverage: 3,
   /** Ink colour, RGB in [-1,1]. */
   inkRgb: 7,
-  /** First of the unused channels (always 0). */
-  unused: 10,
+  /** Grain: the first of the channels that carry seed-dependent texture, not content. */
+  grain: 10,
 } as const;
 
 const SCALE = REFERENCE_MANIFEST.decoder.vaeScaleFactor;
+/** Brightness texture per unit of grain: about ±4 of 255 levels, enough to tell seeds apart. */
+const GRAIN_AMPLITUDE = 0.06;
 
 /**
  * The VAE decoder: `latent_sample` float32 [B, 16, H/8, W/8] (raw latents) to `sample`
@@ -32,7 +34,7 @@ export function buildVaeDecoderModel(): Uint8Array {
     g.op('Slice', [latent, g.constInt64([from], [1]), g.constInt64([to], [1]), g.constInt64([1], [1])]);
 
   const base = upsampleNearest(g, channels(LatentChannel.baseRgb, LatentChannel.inkCoverage), SCALE);
-  const ink = upsampleNearest(g, channels(LatentChannel.inkRgb, LatentChannel.unused), SCALE);
+  const ink = upsampleNearest(g, channels(LatentChannel.inkRgb, LatentChannel.grain), SCALE);
   const coverage = g.op('Clip', [
     channels(LatentChannel.inkCoverage, LatentChannel.inkRgb),
     g.scalar(0),
@@ -42,7 +44,9 @@ export function buildVaeDecoderModel(): Uint8Array {
   const mask = upsampleNearest(g, subBlocks, SCALE / 2);
 
   const blended = g.op('Add', [base, g.op('Mul', [mask, g.op('Sub', [ink, base])])]);
-  const sample = g.op('Clip', [blended, g.scalar(-1), g.scalar(1)]);
+  const grain = upsampleNearest(g, channels(LatentChannel.grain, LatentChannel.grain + 1), SCALE);
+  const textured = g.op('Add', [blended, g.op('Mul', [grain, g.scalar(GRAIN_AMPLITUDE)])]);
+  const sample = g.op('Clip', [textured, g.scalar(-1), g.scalar(1)]);
   g.output('sample', sample, DType.float, ['batch', 3, 'height', 'width']);
   return g.toBytes(17, 'GLM-Image reference pack: VAE decoder (latents to RGB).');
 }
