@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
+import { redisAnswers } from '../packages/shared/src/redis.ts';
 import { freePort } from '../packages/shared/src/testing/free-port.ts';
 import { ManagedProcess } from './stack/managed-process.ts';
 import { REPO_ROOT, startStack } from './stack/start-stack.ts';
@@ -23,7 +24,7 @@ const modelPackPath = resolve(REPO_ROOT, env.MODEL_PACK_PATH ?? 'model-packs/ref
 const print = (name: string, line: string) => console.log(`${name.padEnd(10)} | ${line}`);
 const services: ManagedProcess[] = [];
 
-async function waitForTcp(url: string, probe: () => Promise<boolean>): Promise<void> {
+async function waitFor(url: string, probe: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 150; i += 1) {
     if (await probe().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 100));
@@ -61,21 +62,7 @@ if (!redisUrl) {
   redis.start();
   services.push(redis);
   redisUrl = `redis://127.0.0.1:${redisPort}`;
-  const { Redis } = await import('ioredis');
-  await waitForTcp(redisUrl, async () => {
-    const probe = new Redis(redisUrl!, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } finally {
-      probe.disconnect();
-    }
-  });
+  await waitFor(redisUrl, () => redisAnswers(redisUrl!));
 }
 
 let s3 = {
@@ -107,7 +94,7 @@ if (!env.S3_ENDPOINT) {
   server.start();
   services.push(server);
   s3 = { ...s3, endpoint: `http://127.0.0.1:${s3Port}`, accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-  await waitForTcp(s3.endpoint, async () => (await fetch(s3.endpoint)).status > 0);
+  await waitFor(s3.endpoint, async () => (await fetch(s3.endpoint)).status > 0);
 }
 
 if (!existsSync(join(modelPackPath, 'model.json'))) {

@@ -5,8 +5,12 @@
 import { request } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  dominantChannel,
+  meanColour,
+  readTextLine,
+} from '../../packages/inference/src/testing/image-checks.ts';
 import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
-import { dominantChannel, meanColour, readText } from './image-checks.ts';
 
 let system: E2eSystem;
 
@@ -45,7 +49,7 @@ describe('a generation, end to end over HTTP', () => {
     expect(dominantChannel(await meanColour(image, { x: 0.42, y: 0.3, w: 0.16, h: 0.12 }))).toBe('red');
     expect(dominantChannel(await meanColour(image, { x: 0.0, y: 0.0, w: 0.08, h: 0.08 }))).toBe('blue');
     expect(dominantChannel(await meanColour(image, { x: 0.92, y: 0.0, w: 0.08, h: 0.08 }))).toBe('blue');
-    const text = await readText(image, { x: 0.08, y: 0.7, w: 0.84, h: 0.2 });
+    const text = await readTextLine(image, { x: 0.08, y: 0.7, w: 0.84, h: 0.2 });
     expect(text.replace(/\s+/g, '')).toContain('HELLO');
 
     // The layout preview came first, from the planner.

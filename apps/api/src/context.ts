@@ -10,12 +10,18 @@ import {
 } from '@glm-image/shared/queues';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { ObjectStore, objectStoreConfigFromEnv } from '@glm-image/shared/storage';
+import {
+  parseWebhookAllowList,
+  SsrfGuard,
+  type WebhookResolver,
+} from '@glm-image/shared/webhooks/ssrf-guard';
 import type { JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadModelLimits, type ModelLimits } from './model-limits.ts';
 import { KeyRegistry } from './plugins/auth.ts';
 import { type CancelNotifier, createCancelNotifier } from './services/cancel-notifier.ts';
 import { InFlightQuota } from './services/in-flight-quota.ts';
+import { WebhookTargetCheck } from './services/webhook-targets.ts';
 
 /**
  * Everything the app talks to, built once per process from the parsed environment and
@@ -36,11 +42,15 @@ export interface ApiContext {
   metrics: ServiceMetrics;
   /** Sends `generation.canceled` webhooks for cancels the API completes itself. */
   canceled: CancelNotifier;
+  /** Refuses webhook URLs that could never be delivered to, before a generation is accepted. */
+  webhookTargets: WebhookTargetCheck;
   close(): Promise<void>;
 }
 
 export interface ApiContextOverrides {
   limits?: ModelLimits;
+  /** Resolves webhook host names; tests answer from a table so no lookup leaves the machine. */
+  webhookResolver?: WebhookResolver;
 }
 
 export async function createApiContext(
@@ -60,6 +70,10 @@ export async function createApiContext(
   const metrics = new ServiceMetrics({ service: 'api' });
   registerQueueMetrics(metrics.registry, [metricsView(planQueue), metricsView(decodeQueue)]);
   const canceled = createCancelNotifier(env, redis, queueSettings, objects, keyPrefix);
+  const webhookGuard = new SsrfGuard({
+    allowList: parseWebhookAllowList(env.WEBHOOK_ALLOWLIST),
+    ...(overrides.webhookResolver ? { resolver: overrides.webhookResolver } : {}),
+  });
   let closed = false;
 
   return {
@@ -75,12 +89,14 @@ export async function createApiContext(
     inFlight: new InFlightQuota(redis, keyPrefix, store, env.RETENTION_SECONDS),
     metrics,
     canceled,
+    webhookTargets: new WebhookTargetCheck(webhookGuard),
     async close() {
       if (closed) return;
       closed = true;
       const steps = [
         () => planQueue.close(),
         () => decodeQueue.close(),
+        () => canceled.close(),
         () => objects.close(),
         () => closeRedis(redis),
       ];

@@ -2,11 +2,13 @@ import { parseApiEnv } from '@glm-image/shared/env';
 import { ConfigError } from '@glm-image/shared/errors';
 import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
 import { createApiContext } from './context.ts';
+import { startApiWebhookDelivery } from './webhook-delivery.ts';
 
 /**
- * The API process: parse the environment once, build the app, listen, and on SIGTERM
- * or SIGINT stop taking connections, let in-flight requests finish (up to
- * SHUTDOWN_GRACE_MS), then close Redis and the queues.
+ * The API process: parse the environment once, build the app, start delivering
+ * webhooks, listen, and on SIGTERM or SIGINT stop taking connections and deliveries, let
+ * in-flight requests and deliveries finish (up to SHUTDOWN_GRACE_MS), then close Redis
+ * and the queues.
  */
 async function main(): Promise<void> {
   let env: ReturnType<typeof parseApiEnv>;
@@ -28,6 +30,7 @@ async function main(): Promise<void> {
   if (context.keys.size === 0) {
     app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
   }
+  const webhooks = startApiWebhookDelivery(env, { metrics: context.metrics, log: app.log });
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -39,10 +42,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, env.SHUTDOWN_GRACE_MS);
     forced.unref();
-    try {
-      await app.close();
-    } catch (error) {
-      app.log.error({ err: error }, 'error while closing');
+    // Both drain at once; each needs Redis, so it closes only after both are done.
+    const drained = await Promise.allSettled([app.close(), webhooks?.close()]);
+    for (const result of drained) {
+      if (result.status === 'rejected') app.log.error({ err: result.reason }, 'error while closing');
     }
     await context.close();
     clearTimeout(forced);

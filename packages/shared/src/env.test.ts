@@ -38,6 +38,8 @@ describe('env', () => {
       API_KEYS: [],
       WEBHOOK_SECRETS: {},
       WEBHOOK_ALLOWLIST: [],
+      WEBHOOK_DELIVERY_ENABLED: true,
+      WEBHOOK_DELIVERY_CONCURRENCY: 4,
       LOG_LEVEL: 'info',
     });
     expect(env.S3_ENDPOINT).toBeUndefined();
@@ -79,11 +81,23 @@ describe('env', () => {
         API_KEYS: '[{"sha256":"xyz","tenant":"acme"}]',
         WEBHOOK_SECRETS: 'not json',
         S3_FORCE_PATH_STYLE: 'maybe',
+        WEBHOOK_ALLOWLIST: '10.0.0.0/99',
+        WEBHOOK_DELIVERY_CONCURRENCY: '0',
       }),
     );
     expect(error.problems.map((p) => p.variable).sort()).toEqual(
-      ['API_KEYS', 'PORT', 'QUEUE_PREFIX', 'REDIS_URL', 'S3_FORCE_PATH_STYLE', 'WEBHOOK_SECRETS'].sort(),
+      [
+        'API_KEYS',
+        'PORT',
+        'QUEUE_PREFIX',
+        'REDIS_URL',
+        'S3_FORCE_PATH_STYLE',
+        'WEBHOOK_ALLOWLIST',
+        'WEBHOOK_DELIVERY_CONCURRENCY',
+        'WEBHOOK_SECRETS',
+      ].sort(),
     );
+    expect(error.message).toContain('- WEBHOOK_ALLOWLIST: invalid CIDR 10.0.0.0/99');
     for (const variable of ['PORT', 'REDIS_URL', 'QUEUE_PREFIX', 'API_KEYS', 'WEBHOOK_SECRETS']) {
       expect(error.message).toContain(`- ${variable}:`);
     }

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { parseWebhookAllowList } from './webhooks/ssrf-guard.ts';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const port = int(1, 65535);
@@ -83,7 +84,20 @@ const commonShape = {
   WEBHOOK_SECRETS: jsonText(
     z.record(z.string(), z.string().regex(/^whsec_.+/, 'each secret must start with whsec_')),
   ).default({}),
-  WEBHOOK_ALLOWLIST: commaList.default([]),
+  /** Host names, addresses and CIDR ranges webhooks may reach although they are not public. */
+  WEBHOOK_ALLOWLIST: commaList
+    .superRefine((entries, ctx) => {
+      try {
+        parseWebhookAllowList(entries);
+      } catch (error) {
+        // The parser names the variable itself; the ConfigError already does.
+        ctx.addIssue({
+          code: 'custom',
+          message: (error as Error).message.replace(/^WEBHOOK_ALLOWLIST: /, ''),
+        });
+      }
+    })
+    .default([]),
   /** Base URL clients reach the API at; generation objects (webhook bodies too) link to it. */
   PUBLIC_API_URL: httpUrl.default('http://127.0.0.1:3000'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -109,6 +123,10 @@ export const apiEnvSchema = z.object({
   MODEL_PACK_PATH: modelShape.MODEL_PACK_PATH,
   DEV_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   API_KEYS: jsonText(z.array(apiKeyEntrySchema)).default([]),
+  /** The API process delivers webhooks; turn off where a separate deployment does it instead. */
+  WEBHOOK_DELIVERY_ENABLED: z.stringbool().default(true),
+  /** Deliveries in flight at once per API process; they mostly wait on receivers. */
+  WEBHOOK_DELIVERY_CONCURRENCY: int(1, 256).default(4),
 });
 export const plannerEnvSchema = z.object({
   ...commonShape,

@@ -34,3 +34,17 @@ export async function closeRedis(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
+
+/** One PING without retries: whether a Redis answers at `url` right now (start-up probes). */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false; // not accepting connections yet, or still loading its append-only file
+  } finally {
+    probe.disconnect();
+  }
+}

@@ -4,8 +4,9 @@ import type { ApiContext } from '../context.ts';
 import type { GenerationView } from '../schemas/generation.ts';
 import { baseUrlOf, toGenerationView } from '../services/generation-view.ts';
 import { queuePosition } from '../services/queue-position.ts';
+import { webhookDeliveryView } from '../services/webhook-log.ts';
 
-/** The client-facing object for a record, with its queue position while it waits. */
+/** The client-facing object for a record, with its queue position while it waits and its webhook log. */
 export async function presentGeneration(
   ctx: ApiContext,
   request: FastifyRequest,
@@ -19,9 +20,12 @@ export async function presentGeneration(
       ? await queuePosition(ctx.decodeQueue, ctx.redis, `${record.id}-decode`).catch(() => null)
       : await queuePosition(ctx.planQueue, ctx.redis, record.id).catch(() => null);
   }
-  return toGenerationView(record, {
+  const view: GenerationView = toGenerationView(record, {
     baseUrl: baseUrlOf(request),
     objects: ctx.objects,
     queuePosition: position,
   });
+  const webhook = await webhookDeliveryView(ctx, record);
+  if (webhook) view.webhook = webhook;
+  return view;
 }

@@ -94,6 +94,35 @@ export const GenerationInputView = z.object({
   source_generation_id: z.string().optional(),
 });
 
+export const WebhookAttemptView = z.object({
+  event: z.enum(WEBHOOK_EVENTS),
+  webhook_id: z.string().describe('The `webhook-id` header: the same on every attempt of one event.'),
+  attempt: z
+    .number()
+    .describe('1 for the first try of an event; 0 when it was not sent because the endpoint is disabled.'),
+  at: z.string().describe('When the attempt started.'),
+  status: z.number().optional().describe("The receiver's HTTP status, when it answered."),
+  error: z
+    .string()
+    .optional()
+    .describe('Why there was no answer, e.g. `webhook_timeout`, `webhook_target_refused`.'),
+  duration_ms: z.number(),
+});
+
+export const WebhookDeliveryView = z
+  .object({
+    url: z.string(),
+    events: z.array(z.enum(WEBHOOK_EVENTS)),
+    deliveries: z.number().describe('Attempts the receiver answered with a 2xx.'),
+    last_status: z
+      .union([z.number(), z.string()])
+      .nullable()
+      .describe("The last attempt's HTTP status, or its error code; null before the first attempt."),
+    attempts: z.array(WebhookAttemptView).describe('Every delivery attempt, oldest first (the last 100).'),
+  })
+  .describe('Where this generation sends webhooks and what happened to each delivery attempt.');
+export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;
+
 export const GenerationView = z
   .object({
     id: z.string(),
@@ -129,6 +158,9 @@ export const GenerationView = z
     }),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    webhook: WebhookDeliveryView.optional().describe(
+      'Present when the request asked for webhooks. Answers of the API only; webhook bodies leave it out.',
+    ),
     urls: z.object({ self: z.string(), events: z.string(), cancel: z.string() }),
   })
   .describe('A generation.');

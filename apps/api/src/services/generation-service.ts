@@ -93,6 +93,7 @@ export class GenerationService {
     idempotencyKey?: string,
   ): Promise<Submission> {
     const input = this.normalize(body);
+    if (input.webhook) await this.ctx.webhookTargets.assertDeliverable(input.webhook.url);
     const id = newGenerationId();
     if (idempotencyKey === undefined) {
       return {

@@ -50,6 +50,7 @@ export class RenderService {
       );
     }
     const input = this.renderInput(source, body);
+    if (input.webhook) await this.ctx.webhookTargets.assertDeliverable(input.webhook.url);
     const main = await this.loadTokens(source);
     const id = newGenerationId();
     const job: DecodeJobData = { generationId: id, tenant: principal.tenant, main };

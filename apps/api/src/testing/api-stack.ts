@@ -10,11 +10,13 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.ts';
 import { type ApiContext, createApiContext } from '../context.ts';
 import { sha256Hex } from '../plugins/auth.ts';
+import { type TableResolver, TEST_WEBHOOK_HOSTS, tableResolver } from './table-resolver.ts';
 
 /**
  * The API against a real redis-server and a real S3 server, each on a free port with
  * its own data directory, and a model pack manifest written from the reference pack's.
  * No workers run: tests move records forward through the GenerationStore themselves.
+ * Webhook host names resolve from a table, never through DNS.
  */
 
 export const KEYS = {
@@ -31,6 +33,8 @@ export interface ApiStack {
   context: ApiContext;
   redis: RedisServerHandle;
   s3: S3ServerHandle;
+  /** The resolver the submit-time webhook check used; `lookups` lists the names it was asked for. */
+  dns: TableResolver;
   auth(key: keyof typeof KEYS): { authorization: string };
   /** Stores a record as a worker would, moving it forward step by step. */
   advance(id: string, steps: Array<[GenerationRecord['status'], Partial<GenerationRecord>?]>): Promise<void>;
@@ -38,7 +42,7 @@ export interface ApiStack {
 }
 
 export async function startApiStack(
-  options: { rateLimitWindowMs?: number; env?: Record<string, string> } = {},
+  options: { rateLimitWindowMs?: number; env?: Record<string, string>; dns?: TableResolver } = {},
 ) {
   const redis = await startRedisServer();
   const s3 = await startS3Server();
@@ -62,7 +66,8 @@ export async function startApiStack(
     DEV_API_KEY: KEYS.dev,
     ...options.env,
   });
-  const context = await createApiContext(env);
+  const dns = options.dns ?? tableResolver(TEST_WEBHOOK_HOSTS);
+  const context = await createApiContext(env, { webhookResolver: dns });
   const app = await buildApp(
     context,
     options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs },
@@ -72,6 +77,7 @@ export async function startApiStack(
     context,
     redis,
     s3,
+    dns,
     auth: (key) => ({ authorization: `Bearer ${KEYS[key]}` }),
     async advance(id, steps) {
       for (const [status, patch] of steps) {

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readTextLine } from '../testing/image-checks.ts';
 import { buildDenoiserModel } from './denoiser-model.ts';
 import { buildPreviewModel } from './preview-model.ts';
 import { LATENTS_MEAN, LATENTS_STD } from './reference-manifest.ts';
@@ -165,32 +165,15 @@ function dominance(img: Rgb, cx: number, cy: number, half: number, channel: numb
   return hits / total;
 }
 
-/**
- * Reads the panel with tesseract: crop, binarise to dark text on white, then pad, halve
- * and soften it (tesseract reads blocky pixel fonts best at about 25-pixel glyphs).
- */
+/** Reads the text panel with the tests' OCR helper. */
 async function readPanel(img: Rgb, s: Scene, inkIsLight: boolean): Promise<string> {
-  const box = panelBox(s);
-  const width = box.right - box.left;
-  const height = box.bottom - box.top;
-  let binary = sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } })
-    .extract({ left: box.left, top: box.top, width, height })
-    .greyscale()
-    .threshold(128);
-  if (inkIsLight) binary = binary.negate({ alpha: false });
-  const raw = await binary.raw().toBuffer();
-  const png = await sharp(raw, { raw: { width, height, channels: 1 } })
-    .extend({ top: 32, bottom: 32, left: 32, right: 32, background: '#ffffff' })
-    .resize(Math.round((width + 64) / 2))
-    .blur(1)
+  const { left, top, right, bottom } = panelBox(s);
+  const png = await sharp(Buffer.from(img.data), {
+    raw: { width: img.width, height: img.height, channels: 3 },
+  })
     .png()
     .toBuffer();
-  return execFileSync('tesseract', ['stdin', 'stdout', '--psm', '7'], {
-    input: png,
-    stdio: ['pipe', 'pipe', 'ignore'],
-  })
-    .toString()
-    .trim();
+  return readTextLine(png, { left, top, width: right - left, height: bottom - top }, { inkIsLight });
 }
 
 describe('reference denoiser + VAE decoder', () => {

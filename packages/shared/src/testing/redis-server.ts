@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { redisAnswers } from '../redis.ts';
 import { freePort } from './free-port.ts';
 
 export interface RedisServerHandle {
@@ -36,22 +36,7 @@ async function waitForPing(port: number, child: ChildProcess, output: () => stri
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`redis-server exited during start-up: ${output()}`);
     }
-    const probe = new Redis({
-      port,
-      host: '127.0.0.1',
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    probe.on('error', () => {});
-    try {
-      await probe.connect();
-      if ((await probe.ping()) === 'PONG') return;
-    } catch {
-      // not accepting connections yet (or still loading the AOF)
-    } finally {
-      probe.disconnect();
-    }
+    if (await redisAnswers(`redis://127.0.0.1:${port}`)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(
