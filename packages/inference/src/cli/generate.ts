@@ -63,20 +63,31 @@ const format: ImageFormat = ext === 'jpg' || ext === 'jpeg' ? 'jpeg' : ext === '
 const execution = { executionProvider: values.cuda ? ('cuda' as const) : ('cpu' as const) };
 
 const bars = new cliProgress.MultiBar(
-  { format: ' {stage} |{bar}| {value}/{total}', hideCursor: true, clearOnComplete: false },
+  { hideCursor: true, clearOnComplete: false },
   cliProgress.Presets.shades_classic,
 );
+/** A bar with its own label; its total is set here too, which cli-progress skips when not on a TTY. */
+const progressBar = (label: string, total: number, unit: string) => {
+  const bar = bars.create(total, 0, {}, { format: ` ${label} |{bar}| {value}/{total} ${unit}` });
+  bar.setTotal(total);
+  return bar;
+};
 const planner = await Planner.load(pack, execution);
 const decoder = await Decoder.load(pack, execution);
 try {
-  const planBar = bars.create(1, 0, { stage: 'plan  ' });
+  const planBar = progressBar('plan  ', 1, 'tokens');
   const plan = await planner.plan(
     { prompt, width, height, seed },
-    { onProgress: (done, total) => planBar.setTotal(total) ?? planBar.update(done) },
+    {
+      onProgress: (done, total) => {
+        planBar.setTotal(total);
+        planBar.update(done);
+      },
+    },
   );
   planBar.setTotal(plan.generatedTokens);
   planBar.update(plan.generatedTokens);
-  const decodeBar = bars.create(steps, 0, { stage: 'decode' });
+  const decodeBar = progressBar('decode', steps, 'steps');
   const result = await decoder.render(
     {
       prompt,
