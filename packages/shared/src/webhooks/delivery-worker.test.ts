@@ -115,7 +115,8 @@ async function finished(queue: Queue<WebhookJobData>, id: string): Promise<Job<W
     },
     { timeout: 20_000, interval: 50 },
   );
-  return job!;
+  // Read again: the copy above may predate the move to its final state (attemptsMade lags).
+  return (await queue.getJob(id)) ?? job!;
 }
 
 const plainHeaders = (h: TestReceiver['requests'][number]['headers']) =>
