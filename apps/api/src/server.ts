@@ -1,5 +1,6 @@
 import { parseApiEnv } from '@glm-image/shared/env';
 import { ConfigError } from '@glm-image/shared/errors';
+import { initTracing } from '@glm-image/shared/tracing';
 import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
 import { createApiContext } from './context.ts';
 import { startApiWebhookDelivery } from './webhook-delivery.ts';
@@ -22,6 +23,11 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; must precede the first span.
+  const tracing = initTracing({
+    serviceName: 'api',
+    ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
+  });
   const context = await createApiContext(env);
   const app = await buildApp(context, {
     logger: { level: env.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
@@ -48,6 +54,7 @@ async function main(): Promise<void> {
       if (result.status === 'rejected') app.log.error({ err: result.reason }, 'error while closing');
     }
     await context.close();
+    await tracing.shutdown();
     clearTimeout(forced);
     process.exit(0);
   };

@@ -12,6 +12,7 @@ import {
   type WebhookEvent,
 } from '@glm-image/shared/generation';
 import { decodeJobId } from '@glm-image/shared/queues';
+import { inject, SpanKind, withSpan } from '@glm-image/shared/tracing';
 import { DEFAULT_WEBHOOK_EVENTS as SHARED_DEFAULT_WEBHOOK_EVENTS } from '@glm-image/shared/webhooks/notifier';
 import type { FastifyBaseLogger } from 'fastify';
 import { ulid } from 'ulid';
@@ -118,11 +119,18 @@ export class GenerationService {
 
   /** Enqueues the plan job; its job id is the generation id, so a cancel can find and remove it. */
   private planJob(principal: Principal, id: string): () => Promise<unknown> {
+    // The generation's trace starts here; the job carries its context to the planner.
     return () =>
-      this.ctx.planQueue.add(
-        'plan',
-        { generationId: id, tenant: principal.tenant },
-        { jobId: id, priority: principal.priority },
+      withSpan(
+        'generation.enqueue',
+        { 'generation.id': id, 'generation.tenant': principal.tenant },
+        () =>
+          this.ctx.planQueue.add(
+            'plan',
+            { generationId: id, tenant: principal.tenant, trace: inject() },
+            { jobId: id, priority: principal.priority },
+          ),
+        { kind: SpanKind.PRODUCER },
       );
   }
 

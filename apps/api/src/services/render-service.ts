@@ -3,6 +3,7 @@ import { AppError, InvalidInputError, NotFoundError } from '@glm-image/shared/er
 import type { GenerationInput, GenerationRecord } from '@glm-image/shared/generation';
 import { type DecodeJobData, decodeJobId } from '@glm-image/shared/queues';
 import { tokensKey } from '@glm-image/shared/storage';
+import { inject, SpanKind, withSpan } from '@glm-image/shared/tracing';
 import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { sizeProblem } from '../model-limits.ts';
@@ -53,9 +54,19 @@ export class RenderService {
     if (input.webhook) await this.ctx.webhookTargets.assertDeliverable(input.webhook.url);
     const main = await this.loadTokens(source);
     const id = newGenerationId();
-    const job: DecodeJobData = { generationId: id, tenant: principal.tenant, main };
     return this.generations.createAndEnqueue(principal, id, input, body.metadata, () =>
-      this.ctx.decodeQueue.add('decode', job, { jobId: decodeJobId(id), priority: principal.priority }),
+      withSpan(
+        'generation.enqueue',
+        { 'generation.id': id, 'generation.tenant': principal.tenant, 'generation.source_id': sourceId },
+        () => {
+          const job: DecodeJobData = { generationId: id, tenant: principal.tenant, main, trace: inject() };
+          return this.ctx.decodeQueue.add('decode', job, {
+            jobId: decodeJobId(id),
+            priority: principal.priority,
+          });
+        },
+        { kind: SpanKind.PRODUCER },
+      ),
     );
   }
 
