@@ -78,7 +78,8 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
         generationId: id,
         tenant: record.tenant,
         main: plan.main,
-        ...(job.data.trace ? { trace: job.data.trace } : {}),
+        // The decode span continues this plan job's span: one trace per generation.
+        trace: inject(),
       },
       { jobId: decodeJobId(id), ...(job.opts.priority ? { priority: job.opts.priority } : {}) },
     );
