@@ -1,5 +1,6 @@
 import { parseApiEnv } from '@glm-image/shared/env';
 import { ConfigError } from '@glm-image/shared/errors';
+import { startRetentionSweeper } from '@glm-image/shared/retention-sweeper';
 import { initTracing } from '@glm-image/shared/tracing';
 import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
 import { createApiContext } from './context.ts';
@@ -36,6 +37,14 @@ async function main(): Promise<void> {
   if (context.keys.size === 0) {
     app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
   }
+  const sweeper = startRetentionSweeper({
+    redis: context.redis,
+    objects: context.objects,
+    keyPrefix: context.keyPrefix,
+    retentionSeconds: env.RETENTION_SECONDS,
+    intervalMs: env.RETENTION_SWEEP_INTERVAL_MS,
+    log: app.log,
+  });
   const webhooks = startApiWebhookDelivery(env, { metrics: context.metrics, log: app.log });
 
   let stopping = false;
@@ -43,6 +52,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     app.log.info({ signal }, 'shutting down');
+    sweeper.stop();
     const forced = setTimeout(() => {
       app.log.error('grace period over; exiting with requests still open');
       process.exit(1);

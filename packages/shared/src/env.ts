@@ -127,6 +127,8 @@ export const apiEnvSchema = z.object({
   WEBHOOK_DELIVERY_ENABLED: z.stringbool().default(true),
   /** Deliveries in flight at once per API process; they mostly wait on receivers. */
   WEBHOOK_DELIVERY_CONCURRENCY: int(1, 256).default(4),
+  /** How often expired objects are deleted from the bucket (one replica sweeps per interval). */
+  RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(3_600_000),
 });
 export const plannerEnvSchema = z.object({
   ...commonShape,

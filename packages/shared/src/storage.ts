@@ -6,8 +6,10 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
@@ -45,8 +47,11 @@ export function objectStoreConfigFromEnv(env: CommonEnv): ObjectStoreConfig {
   return config;
 }
 
+/** Every object of every generation lives under this prefix. */
+export const GENERATIONS_PREFIX = 'generations/';
+
 export function generationPrefix(tenant: string, id: string): string {
-  return `generations/${tenant}/${id}/`;
+  return `${GENERATIONS_PREFIX}${tenant}/${id}/`;
 }
 export function outputKey(tenant: string, id: string, index: number, ext: string): string {
   return `${generationPrefix(tenant, id)}${index}.${ext}`;
@@ -175,6 +180,33 @@ export class ObjectStore {
     } catch (error) {
       throw new ServiceUnavailableError('Object store is unreachable', { cause: error });
     }
+  }
+
+  /**
+   * Deletes the objects under `prefix` last modified before `cutoff`; returns how many.
+   * Pages through the listing and deletes in batches of up to 1000 (the S3 limit).
+   */
+  async deleteOlderThan(prefix: string, cutoff: Date): Promise<number> {
+    let deleted = 0;
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      const stale = (page.Contents ?? [])
+        .filter(
+          (item) => item.Key !== undefined && item.LastModified !== undefined && item.LastModified < cutoff,
+        )
+        .map((item) => ({ Key: item.Key! }));
+      if (stale.length > 0) {
+        await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: stale, Quiet: true } }),
+        );
+        deleted += stale.length;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return deleted;
   }
 
   close(): void {

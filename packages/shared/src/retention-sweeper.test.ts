@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closeRedis, createRedis } from './redis.ts';
+import { startRetentionSweeper } from './retention-sweeper.ts';
+import { ObjectStore, outputKey } from './storage.ts';
+import { type RedisServerHandle, startRedisServer } from './testing/redis-server.ts';
+import { type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
+
+let redisServer: RedisServerHandle;
+let s3: S3ServerHandle;
+let objects: ObjectStore;
+let redis: ReturnType<typeof createRedis>;
+
+beforeAll(async () => {
+  [redisServer, s3] = await Promise.all([startRedisServer(), startS3Server()]);
+  redis = createRedis(redisServer.url);
+  objects = new ObjectStore({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: s3.bucket,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+  });
+});
+
+afterAll(async () => {
+  objects?.close();
+  if (redis) await closeRedis(redis);
+  await Promise.all([redisServer?.stop(), s3?.stop()]);
+});
+
+describe('retention sweeper', () => {
+  it('deletes objects older than the retention and keeps newer ones and other prefixes', async () => {
+    const old = outputKey('acme', 'gen_old', 0, 'png');
+    await objects.put(old, Buffer.from('old'), 'image/png');
+    await objects.put('elsewhere/keep.txt', Buffer.from('x'), 'text/plain');
+    await new Promise((resolve) => setTimeout(resolve, 2100)); // S3 times have 1 s resolution
+    const fresh = outputKey('acme', 'gen_new', 0, 'png');
+    await objects.put(fresh, Buffer.from('new'), 'image/png');
+
+    const sweeper = startRetentionSweeper({
+      redis,
+      objects,
+      keyPrefix: '{t1}:',
+      retentionSeconds: 1,
+      intervalMs: 60_000,
+    });
+    try {
+      expect(await sweeper.sweepOnce()).toBe(1);
+      await expect(objects.getBuffer(old)).rejects.toMatchObject({ code: 'not_found' });
+      expect((await objects.getBuffer(fresh)).toString()).toBe('new');
+      expect((await objects.getBuffer('elsewhere/keep.txt')).toString()).toBe('x');
+    } finally {
+      sweeper.stop();
+    }
+  });
+
+  it('lets one process sweep per interval', async () => {
+    const a = startRetentionSweeper({
+      redis,
+      objects,
+      keyPrefix: '{t2}:',
+      retentionSeconds: 3600,
+      intervalMs: 60_000,
+    });
+    const b = startRetentionSweeper({
+      redis,
+      objects,
+      keyPrefix: '{t2}:',
+      retentionSeconds: 3600,
+      intervalMs: 60_000,
+    });
+    try {
+      expect(await a.sweepOnce()).toBe(0);
+      expect(await b.sweepOnce()).toBeNull();
+    } finally {
+      a.stop();
+      b.stop();
+    }
+  });
+});
