@@ -180,7 +180,12 @@ describe('the delivery worker in the API process', () => {
           },
         ],
       });
-      expect(await deliveryCount('delivered')).toBe(before + 1);
+      expect(
+        await eventually(
+          () => deliveryCount('delivered'),
+          (n) => n === before + 1,
+        ),
+      ).toBe(before + 1);
     } finally {
       await receiver.close();
     }
@@ -196,7 +201,12 @@ describe('the delivery worker in the API process', () => {
         (g) => g.webhook.attempts.length === 1,
       );
       expect(view.webhook).toMatchObject({ deliveries: 0, last_status: 410 });
-      expect(await deliveryCount('failed')).toBe(before + 1);
+      expect(
+        await eventually(
+          () => deliveryCount('failed'),
+          (n) => n === before + 1,
+        ),
+      ).toBe(before + 1);
     } finally {
       await receiver.close();
     }

@@ -8,7 +8,7 @@ import { runGenerationJob } from '@glm-image/shared/generation-job';
 import type { DecodeJobData, PlanJobData } from '@glm-image/shared/queues';
 import { decodeJobId } from '@glm-image/shared/queues';
 import { type ObjectStore, previewKey, tokensKey } from '@glm-image/shared/storage';
-import { inject } from '@glm-image/shared/tracing';
+import { traceField } from '@glm-image/shared/tracing';
 import type { Job, Queue } from 'bullmq';
 
 export interface PlanJobDeps extends GenerationJobContext {
@@ -79,7 +79,7 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
         tenant: record.tenant,
         main: plan.main,
         // The decode span continues this plan job's span: one trace per generation.
-        trace: inject(),
+        ...traceField(),
       },
       { jobId: decodeJobId(id), ...(job.opts.priority ? { priority: job.opts.priority } : {}) },
     );

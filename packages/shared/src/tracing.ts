@@ -84,6 +84,12 @@ export function inject(from: Context = context.active()): TraceCarrier {
   return carrier;
 }
 
+/** `{ trace }` for job data when a span is active, `{}` when tracing is off (no empty carriers in jobs). */
+export function traceField(from: Context = context.active()): { trace?: TraceCarrier } {
+  const carrier = inject(from);
+  return Object.keys(carrier).length > 0 ? { trace: carrier } : {};
+}
+
 /** A context continuing the trace in `carrier` (root context when the carrier is empty or missing). */
 export function extract(carrier: TraceCarrier | undefined): Context {
   return carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;

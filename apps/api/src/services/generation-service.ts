@@ -12,7 +12,7 @@ import {
   type WebhookEvent,
 } from '@glm-image/shared/generation';
 import { decodeJobId } from '@glm-image/shared/queues';
-import { inject, SpanKind, withSpan } from '@glm-image/shared/tracing';
+import { SpanKind, traceField, withSpan } from '@glm-image/shared/tracing';
 import { DEFAULT_WEBHOOK_EVENTS as SHARED_DEFAULT_WEBHOOK_EVENTS } from '@glm-image/shared/webhooks/notifier';
 import type { FastifyBaseLogger } from 'fastify';
 import { ulid } from 'ulid';
@@ -127,7 +127,7 @@ export class GenerationService {
         () =>
           this.ctx.planQueue.add(
             'plan',
-            { generationId: id, tenant: principal.tenant, trace: inject() },
+            { generationId: id, tenant: principal.tenant, ...traceField() },
             { jobId: id, priority: principal.priority },
           ),
         { kind: SpanKind.PRODUCER },

@@ -3,7 +3,7 @@ import { AppError, InvalidInputError, NotFoundError } from '@glm-image/shared/er
 import type { GenerationInput, GenerationRecord } from '@glm-image/shared/generation';
 import { type DecodeJobData, decodeJobId } from '@glm-image/shared/queues';
 import { tokensKey } from '@glm-image/shared/storage';
-import { inject, SpanKind, withSpan } from '@glm-image/shared/tracing';
+import { SpanKind, traceField, withSpan } from '@glm-image/shared/tracing';
 import { z } from 'zod';
 import type { ApiContext } from '../context.ts';
 import { sizeProblem } from '../model-limits.ts';
@@ -59,7 +59,7 @@ export class RenderService {
         'generation.enqueue',
         { 'generation.id': id, 'generation.tenant': principal.tenant, 'generation.source_id': sourceId },
         () => {
-          const job: DecodeJobData = { generationId: id, tenant: principal.tenant, main, trace: inject() };
+          const job: DecodeJobData = { generationId: id, tenant: principal.tenant, main, ...traceField() };
           return this.ctx.decodeQueue.add('decode', job, {
             jobId: decodeJobId(id),
             priority: principal.priority,
