@@ -36,6 +36,7 @@ export async function runDecodeJob(
     let decodeSeconds = 0;
     let uploadSeconds = 0;
     let lastProgress = 0;
+    let progressWrite: Promise<unknown> = Promise.resolve();
     for (let index = 0; index < input.n; index += 1) {
       const stopDecode = deps.metrics.startStageTimer('decode');
       const result = await deps.decoder.render(
@@ -56,13 +57,15 @@ export async function runDecodeJob(
             const now = Date.now();
             if (now - lastProgress < PROGRESS_INTERVAL_MS && step < input.steps) return;
             lastProgress = now;
-            void deps.store
+            progressWrite = deps.store
               .update(id, { progress: { stage: 'decoding', step: index * input.steps + step, total } })
               .catch(() => undefined);
           },
         },
       );
       const seconds = stopDecode();
+      // A progress write still in flight must not land after the stage has moved on.
+      await progressWrite;
       decodeSeconds += seconds;
       deps.metrics.observeDecoderStepsPerSecond(result.steps / Math.max(seconds, 1e-6));
 
@@ -85,15 +88,11 @@ export async function runDecodeJob(
       });
     }
 
-    const current = (await deps.store.get(id)) ?? record;
+    // Timings merge into the record's, so the planner's plan_ms stays.
     const succeeded = await deps.store.transition(id, 'succeeded', {
       outputs,
       progress: { stage: 'uploading', step: total, total },
-      timings: {
-        ...current.timings,
-        decode_ms: Math.round(decodeSeconds * 1000),
-        upload_ms: Math.round(uploadSeconds * 1000),
-      },
+      timings: { decode_ms: Math.round(decodeSeconds * 1000), upload_ms: Math.round(uploadSeconds * 1000) },
     });
     if (succeeded) {
       deps.metrics.countGeneration('succeeded');

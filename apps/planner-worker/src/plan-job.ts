@@ -35,6 +35,7 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
 
     const stopTimer = deps.metrics.startStageTimer('plan');
     let lastProgress = 0;
+    let progressWrite: Promise<unknown> = Promise.resolve();
     const plan = await deps.planner.plan(
       {
         prompt: record.input.prompt,
@@ -50,15 +51,20 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
           const now = Date.now();
           if (now - lastProgress < PROGRESS_INTERVAL_MS) return;
           lastProgress = now;
-          void deps.store
+          progressWrite = deps.store
             .update(id, { progress: { stage: 'planning', step: generated, total } })
             .catch(() => undefined);
         },
       },
     );
+    // A progress write still in flight must not land after the stage has moved on.
+    await progressWrite;
     const planSeconds = stopTimer();
     deps.metrics.observePlannerTokensPerSecond(plan.tokensPerSecond);
 
+    // Written before the decode job exists: once it does, a fast decoder may move the
+    // generation on, and a status transition refused as not forward would drop the patch.
+    await deps.store.update(id, { timings: { plan_ms: Math.round(planSeconds * 1000) } });
     if (deps.preview) {
       const preview = await deps.preview.render(plan.preview);
       const key = previewKey(record.tenant, id);
@@ -83,13 +89,11 @@ export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token
       },
       { jobId: decodeJobId(id), ...(job.opts.priority ? { priority: job.opts.priority } : {}) },
     );
-    const current = (await deps.store.get(id)) ?? record;
     // A fast decoder may already have moved the generation on; the event is announced
     // either way (the notifier delivers each event once).
     const planned =
       (await deps.store.transition(id, 'decoding', {
         progress: { stage: 'decoding', step: 0, total: record.input.steps * record.input.n },
-        timings: { ...current.timings, plan_ms: Math.round(planSeconds * 1000) },
       })) ?? (await deps.store.get(id));
     if (planned && planned.status !== 'failed' && planned.status !== 'canceled') {
       await deps.announce(planned, 'generation.planned');
