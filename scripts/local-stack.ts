@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
 import { redisAnswers } from '../packages/shared/src/redis.ts';
 import { freePort } from '../packages/shared/src/testing/free-port.ts';
+import { durableRedisArgs } from '../packages/shared/src/testing/redis-server.ts';
 import { ManagedProcess } from './stack/managed-process.ts';
 import { REPO_ROOT, startStack } from './stack/start-stack.ts';
 
@@ -40,22 +41,7 @@ if (!redisUrl) {
   const redis = new ManagedProcess({
     name: 'redis',
     command: 'redis-server',
-    args: [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--appendonly',
-      'yes',
-      '--appendfsync',
-      'always',
-      '--maxmemory-policy',
-      'noeviction',
-      '--save',
-      '',
-    ],
+    args: durableRedisArgs(redisPort, dir),
     env,
     onLine: print,
   });

@@ -18,6 +18,12 @@ export interface ManagedProcessOptions {
 
 const MAX_RESTART_DELAY_MS = 5_000;
 
+const alive = new Set<ChildProcess>();
+// A supervisor that exits must not leave its children running.
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
 export class ManagedProcess {
   private child: ChildProcess | null = null;
   private stopped = false;
@@ -35,6 +41,7 @@ export class ManagedProcess {
     const { command, args, env, cwd, name, onLine } = this.options;
     const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    alive.add(child);
     this.startedAt = Date.now();
     for (const stream of [child.stdout, child.stderr]) {
       let pending = '';
@@ -46,6 +53,7 @@ export class ManagedProcess {
       });
     }
     child.once('exit', (code, signal) => {
+      alive.delete(child);
       if (this.child === child) this.child = null;
       if (this.stopped || this.options.restart === false) return;
       // A process that ran a while before dying restarts at once; a crash loop backs off.

@@ -4,6 +4,7 @@
  * connection resumes with Last-Event-ID without missing or repeating an event.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SseEvent, sseEvents } from '../../apps/api/src/testing/sse-events.ts';
 import { type E2eSystem, startSystem } from './harness.ts';
 
 let system: E2eSystem;
@@ -15,10 +16,11 @@ afterAll(async () => {
   await system?.stop();
 });
 
-interface SseEvent {
+interface EventData {
   id: string;
-  event: string;
-  data: { id: string; status: string; preview?: unknown; outputs: unknown[] };
+  status: string;
+  preview?: unknown;
+  outputs: unknown[];
 }
 
 /** An open event stream, read one event at a time; `close` drops the connection. */
@@ -30,38 +32,9 @@ async function follow(id: string, lastEventId?: string) {
   });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
+  const events = sseEvents<EventData>(res.body!);
   return {
-    /** The next event, or null once the server ended the stream. */
-    async next(): Promise<SseEvent | null> {
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = new Map<string, string>();
-          for (const line of frame.split('\n')) {
-            const colon = line.indexOf(':');
-            if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-          }
-          if (!fields.has('event')) continue; // `retry:` and keep-alive comments
-          return {
-            id: fields.get('id') ?? '',
-            event: fields.get('event') ?? '',
-            data: JSON.parse(fields.get('data') ?? '{}'),
-          };
-        }
-        const { value, done } = await reader.read();
-        if (done) return null;
-        buffer += value;
-      }
-    },
-    async rest(): Promise<SseEvent[]> {
-      const events: SseEvent[] = [];
-      for (let event = await this.next(); event; event = await this.next()) events.push(event);
-      return events;
-    },
+    ...events,
     close(): void {
       aborted.abort();
     },
@@ -76,7 +49,7 @@ function isAfter(id: string, than: string): boolean {
 }
 
 /** Status names in the order the stream told them; the terminal event counts as its status. */
-function statuses(events: SseEvent[]): string[] {
+function statuses(events: SseEvent<EventData>[]): string[] {
   return events
     .filter((e) => e.event === 'status' || e.event.startsWith('generation.'))
     .map((e) => e.data.status);
@@ -112,7 +85,7 @@ describe('following a generation as Server-Sent Events', () => {
   it('resumes after a dropped connection with Last-Event-ID, with only the events that followed', async () => {
     const { id } = await submit('a yellow circle');
     const first = await follow(id);
-    const seen: SseEvent[] = [];
+    const seen: SseEvent<EventData>[] = [];
     for (let event = await first.next(); event; event = await first.next()) {
       seen.push(event);
       if (event.event === 'status' && event.data.status === 'planning') break;

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiStack, KEYS, startApiStack } from '../testing/api-stack.ts';
+import { type SseEvent, sseEvents } from '../testing/sse-events.ts';
 
 /** Server-Sent Events over real HTTP: framing, resumption with Last-Event-ID, the end. */
 
@@ -15,43 +16,10 @@ afterAll(async () => {
   await stack?.close();
 });
 
-interface SseEvent {
+interface EventData {
   id: string;
-  event: string;
-  data: { id: string; status: string; progress: { stage: string; step?: number } };
-}
-
-/** Reads SSE frames from a response body, one at a time. */
-function frames(body: ReadableStream<Uint8Array>) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  return {
-    /** The next event, or null when the server ended the stream. Comments are skipped. */
-    async next(): Promise<SseEvent | null> {
-      for (;;) {
-        const end = buffer.indexOf('\n\n');
-        if (end >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = new Map<string, string>();
-          for (const line of frame.split('\n')) {
-            const colon = line.indexOf(':');
-            if (colon > 0) fields.set(line.slice(0, colon), line.slice(colon + 1).trimStart());
-          }
-          if (!fields.has('event')) continue; // retry: and keep-alive comments
-          return {
-            id: fields.get('id') ?? '',
-            event: fields.get('event') ?? '',
-            data: JSON.parse(fields.get('data') ?? '{}'),
-          };
-        }
-        const { value, done } = await reader.read();
-        if (done) return null;
-        buffer += value;
-      }
-    },
-    cancel: () => reader.cancel(),
-  };
+  status: string;
+  progress: { stage: string; step?: number };
 }
 
 async function submit(prompt: string): Promise<string> {
@@ -78,7 +46,7 @@ describe('GET /v1/generations/{id}/events', () => {
     const res = await follow(id);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
-    const stream = frames(res.body!);
+    const stream = sseEvents<EventData>(res.body!);
     const first = await stream.next();
     expect(first).toMatchObject({ event: 'status', data: { id, status: 'queued' } });
 
@@ -87,7 +55,7 @@ describe('GET /v1/generations/{id}/events', () => {
     await stack.context.store.update(id, { progress: { stage: 'planning', step: 1, total: 3 } });
     expect(await stream.next()).toMatchObject({ event: 'progress', data: { progress: { step: 1 } } });
     await stack.advance(id, [['decoding'], ['succeeded']]);
-    const rest: SseEvent[] = [];
+    const rest: SseEvent<EventData>[] = [];
     for (let event = await stream.next(); event; event = await stream.next()) rest.push(event);
     expect(rest.map((event) => event.event)).toEqual(['status', 'generation.succeeded']);
     expect(rest.at(-1)?.data.status).toBe('succeeded');
@@ -95,7 +63,7 @@ describe('GET /v1/generations/{id}/events', () => {
 
   it('resumes after a disconnect from Last-Event-ID without repeating or losing events', async () => {
     const id = await submit('resumed');
-    const firstConnection = frames((await follow(id)).body!);
+    const firstConnection = sseEvents<EventData>((await follow(id)).body!);
     const seen = await firstConnection.next();
     expect(seen?.data.status).toBe('queued');
     await firstConnection.cancel();
@@ -104,7 +72,7 @@ describe('GET /v1/generations/{id}/events', () => {
     await stack.advance(id, [['planning'], ['decoding']]);
     const resumed = await follow(id, seen?.id);
     expect(resumed.status).toBe(200);
-    const stream = frames(resumed.body!);
+    const stream = sseEvents<EventData>(resumed.body!);
     const planning = await stream.next();
     expect(planning).toMatchObject({ event: 'status', data: { status: 'planning' } });
     expect(planning?.id).not.toBe(seen?.id);

@@ -49,6 +49,31 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * Arguments of a redis-server kept the way production keeps it: an append-only file
+ * synced on every write, no eviction (BullMQ loses jobs otherwise), loopback only.
+ */
+export function durableRedisArgs(port: number, dir: string): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
+    '--protected-mode',
+    'no',
+  ];
+}
+
 export async function startRedisServer(): Promise<RedisServerHandle> {
   const port = await freePort();
   const dir = await mkdtemp(join(tmpdir(), 'glm-redis-'));
@@ -57,28 +82,7 @@ export async function startRedisServer(): Promise<RedisServerHandle> {
 
   const launch = async (): Promise<void> => {
     let output = '';
-    const proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--maxmemory-policy',
-        'noeviction',
-        '--save',
-        '',
-        '--protected-mode',
-        'no',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const proc = spawn('redis-server', durableRedisArgs(port, dir), { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-4000);
     });
