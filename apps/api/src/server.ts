@@ -1,5 +1,4 @@
-import { parseApiEnv } from '@glm-image/shared/env';
-import { ConfigError } from '@glm-image/shared/errors';
+import { parseApiEnv, parseEnvOrExit } from '@glm-image/shared/env';
 import { startRetentionSweeper } from '@glm-image/shared/retention-sweeper';
 import { initTracing } from '@glm-image/shared/tracing';
 import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
@@ -13,17 +12,7 @@ import { startApiWebhookDelivery } from './webhook-delivery.ts';
  * and the queues.
  */
 async function main(): Promise<void> {
-  let env: ReturnType<typeof parseApiEnv>;
-  try {
-    env = parseApiEnv(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
-
+  const env = parseEnvOrExit(() => parseApiEnv(process.env));
   // Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; must precede the first span.
   const tracing = initTracing({
     serviceName: 'api',

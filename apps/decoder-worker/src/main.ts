@@ -1,11 +1,11 @@
 /** The decoder worker process: consumes `decode`, renders, stores and completes generations. */
 import { Decoder, loadModelPack } from '@glm-image/inference';
-import { parseDecoderEnv } from '@glm-image/shared/env';
+import { parseDecoderEnv, parseEnvOrExit } from '@glm-image/shared/env';
 import type { DecodeJobData } from '@glm-image/shared/queues';
 import { createWorkerRuntime, serveQueue } from '@glm-image/shared/worker-runtime';
 import { runDecodeJob } from './decode-job.ts';
 
-const env = parseDecoderEnv();
+const env = parseEnvOrExit(() => parseDecoderEnv());
 const runtime = await createWorkerRuntime('decoder-worker', env);
 const pack = await loadModelPack(env.MODEL_PACK_PATH);
 const decoder = await Decoder.load(pack, {

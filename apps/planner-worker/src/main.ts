@@ -1,11 +1,11 @@
 /** The planner worker process: consumes `plan`, produces tokens, a preview and the decode job. */
 import { loadModelPack, Planner, PreviewRenderer } from '@glm-image/inference';
-import { parsePlannerEnv } from '@glm-image/shared/env';
+import { parseEnvOrExit, parsePlannerEnv } from '@glm-image/shared/env';
 import type { DecodeJobData, PlanJobData } from '@glm-image/shared/queues';
 import { createWorkerRuntime, serveQueue } from '@glm-image/shared/worker-runtime';
 import { runPlanJob } from './plan-job.ts';
 
-const env = parsePlannerEnv();
+const env = parseEnvOrExit(() => parsePlannerEnv());
 const runtime = await createWorkerRuntime('planner-worker', env);
 const pack = await loadModelPack(env.MODEL_PACK_PATH);
 const execution = {

@@ -223,3 +223,19 @@ export function parsePlannerEnv(env: RawEnv = process.env): PlannerEnv {
 export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
   return parseEnv(decoderEnvSchema, env);
 }
+
+/**
+ * Parses the environment for a process entry point: on a bad environment prints the
+ * one message listing every problem and exits with EX_CONFIG (78), without a stack trace.
+ */
+export function parseEnvOrExit<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(78);
+    }
+    throw error;
+  }
+}
