@@ -1,3 +1,4 @@
+import { fastifySSE } from '@fastify/sse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -12,7 +13,7 @@ import type { ApiContext } from './context.ts';
 import authPlugin from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
-import { generationEventRoutes } from './routes/generation-events.ts';
+import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events.ts';
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -79,6 +80,8 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Server-Sent Events for routes declared with `sse`; the heartbeat is their keep-alive comment.
+  await app.register(fastifySSE, { heartbeatInterval: KEEP_ALIVE_MS });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes, { context });

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { SSEMessage } from '@fastify/sse';
 import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -14,7 +14,8 @@ import { baseUrlOf, toGenerationView } from '../services/generation-view.ts';
  * replica can serve any client. Each event's `id` is the stream entry id: a client that
  * reconnects with `Last-Event-ID` continues right after the last event it saw. The
  * stream ends after the terminal event; reconnecting after that answers 204, which
- * tells EventSource clients to stop.
+ * tells EventSource clients to stop. Framing, headers and keep-alive comments come from
+ * @fastify/sse (registered in app.ts with KEEP_ALIVE_MS as its heartbeat).
  */
 
 /** Comment lines keep proxies from closing an idle connection. */
@@ -28,10 +29,6 @@ const RECONNECT_DELAY_MS = 2_000;
 function eventName(event: GenerationEvent): string {
   if (event.type === 'status' && isTerminal(event.data.status)) return `generation.${event.data.status}`;
   return event.type;
-}
-
-function writeFrame(raw: ServerResponse, frame: { id: string; event: string; data: unknown }): void {
-  raw.write(`id: ${frame.id}\nevent: ${frame.event}\ndata: ${JSON.stringify(frame.data)}\n\n`);
 }
 
 /** Runs of progress events in one read collapse to their last: only the latest step matters. */
@@ -53,12 +50,15 @@ export const generationEventRoutes: FastifyPluginAsyncZod<{
 }> = async (app, { context, service }) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
-    for (const end of open) end();
+    for (const close of open) close();
   });
 
   app.get(
     '/v1/generations/:id/events',
     {
+      // 'manual': no Accept negotiation, as before: every client that reaches the stream
+      // gets it, whatever it sends as Accept; errors and the 204 stay ordinary replies.
+      sse: 'manual',
       schema: {
         tags: ['generations'],
         summary: 'Follow a generation as Server-Sent Events',
@@ -71,6 +71,16 @@ export const generationEventRoutes: FastifyPluginAsyncZod<{
         params: GenerationIdParams,
         querystring: EventsQuery,
         response: {
+          200: {
+            description: 'The event stream.',
+            content: {
+              'text/event-stream': {
+                schema: z
+                  .string()
+                  .describe('Server-Sent Events; each `data` is the generation object as JSON.'),
+              },
+            },
+          },
           204: z.null().describe('The generation has ended and no event follows Last-Event-ID.'),
           ...errorResponses(400, 401, 404, 429),
         },
@@ -79,66 +89,61 @@ export const generationEventRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       const { id } = request.params;
       const record = await service.find(principalOf(request), id);
+      const sse = reply.sse;
+      // The header itself rather than sse.lastEventId, which reads an empty header as none:
+      // an empty id is malformed here and answers 400 like any other.
       const header = request.headers['last-event-id'];
       let cursor = (Array.isArray(header) ? header[0] : header) ?? request.query.last_event_id ?? '0';
       const baseUrl = baseUrlOf(request);
       const present = (event: GenerationEvent) =>
         toGenerationView(event.data, { baseUrl, objects: context.objects });
 
+      // A malformed id fails here, before anything is streamed, as a 400.
       let events = await context.store.readEvents(id, cursor, 0);
       if (events.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
+      if (!sse.isConnected) return; // gone during the read
 
-      reply.hijack();
-      const raw = reply.raw;
-      raw.writeHead(200, {
+      const close = () => sse.close();
+      open.add(close);
+      sse.onClose(() => open.delete(close));
+      // send() settles only on 'drain' or 'error', and a client that stopped reading and then
+      // went away emits neither (fastify/sse#54); racing the close keeps this loop from
+      // waiting forever on such a client.
+      const gone = new Promise<void>((resolve) => sse.onClose(resolve));
+      const send = (message: SSEMessage) => Promise.race([sse.send(message), gone]);
+
+      // The 200 goes out now rather than with the first event, which may be a while away
+      // for a client that resumes mid-run.
+      reply.headers({
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
       });
-      raw.write(`retry: ${RECONNECT_DELAY_MS}\n\n`);
-
-      let closed = false;
-      const end = () => {
-        if (closed) return;
-        closed = true;
-        open.delete(end);
-        raw.end();
-      };
-      open.add(end);
-      raw.once('close', end);
-
-      let lastWrite = Date.now();
+      sse.sendHeaders();
       let lastProgress = 0;
       try {
-        while (!closed) {
+        // A frame without data only sets the client's reconnection delay.
+        await send({ data: undefined, retry: RECONNECT_DELAY_MS });
+        while (sse.isConnected) {
           for (const event of collapseProgress(events)) {
+            if (!sse.isConnected) return;
             cursor = event.id;
-            writeFrame(raw, { id: event.id, event: eventName(event), data: present(event) });
-            lastWrite = Date.now();
-            if (event.type === 'progress') lastProgress = lastWrite;
-            if (event.type === 'status' && isTerminal(event.data.status)) {
-              end();
-              return;
-            }
+            await send({ id: event.id, event: eventName(event), data: present(event) });
+            if (event.type === 'progress') lastProgress = Date.now();
+            // Returning ends the response: the plugin closes it once the handler is done.
+            if (event.type === 'status' && isTerminal(event.data.status)) return;
           }
           const sinceProgress = Date.now() - lastProgress;
           if (sinceProgress < PROGRESS_INTERVAL_MS) {
             // Let further progress events gather; they collapse into one on the next read.
             await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS - sinceProgress));
           }
-          if (closed) break;
+          if (!sse.isConnected) break;
           events = await context.store.readEvents(id, cursor, READ_BLOCK_MS);
-          if (events.length === 0 && !closed && Date.now() - lastWrite >= KEEP_ALIVE_MS) {
-            raw.write(': keep-alive\n\n');
-            lastWrite = Date.now();
-          }
         }
       } catch (error) {
-        // Headers are gone already; all that is left is to log and end the stream. The
-        // client reconnects with Last-Event-ID and loses nothing.
+        // Headers are gone already; all that is left is to log, and returning ends the
+        // stream. The client reconnects with Last-Event-ID and loses nothing.
         request.log.warn({ err: error }, 'event stream ended early');
-        end();
       }
     },
   );
