@@ -141,3 +141,28 @@ async function finishCanceled(ctx: GenerationJobContext, id: string): Promise<vo
     await ctx.announce(canceled, 'generation.canceled');
   }
 }
+
+/**
+ * BullMQ fails a job without running it again when its worker died once too often
+ * (`maxStalledCount`): the processor never sees that failure, so the generation is
+ * failed here, from the worker's `failed` event. Harmless for failures the processor
+ * already recorded: the transition to `failed` is refused once the record is terminal.
+ */
+export async function failGenerationIfJobIsOver(
+  ctx: Pick<GenerationJobContext, 'store' | 'metrics' | 'announce'>,
+  job: Pick<Job<{ generationId: string }>, 'data' | 'attemptsMade' | 'opts'>,
+  error: Error,
+): Promise<boolean> {
+  const stalledOut = /stalled more than allowable limit/i.test(error.message);
+  const attemptsUsed = job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (!stalledOut && !attemptsUsed) return false;
+  const code = stalledOut ? 'worker_lost' : errorCodeOf(error);
+  const message = stalledOut
+    ? 'The workers running this generation stopped responding too many times'
+    : 'Internal error while generating';
+  const failed = await ctx.store.transition(job.data.generationId, 'failed', { error: { code, message } });
+  if (!failed) return false;
+  ctx.metrics.countGeneration('failed', code);
+  await ctx.announce(failed, 'generation.failed');
+  return true;
+}

@@ -7,7 +7,7 @@ import { type Job, type Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { DecoderEnv, PlannerEnv } from './env.ts';
-import type { GenerationJobContext } from './generation-job.ts';
+import { failGenerationIfJobIsOver, type GenerationJobContext } from './generation-job.ts';
 import { GenerationStore } from './generation-store.ts';
 import { toPublicGeneration } from './generation-view.ts';
 import { getMetrics, registerQueueMetrics, type ServiceMetrics } from './metrics.ts';
@@ -128,9 +128,17 @@ export async function serveQueue<Data>(
     maxStalledCount: 2,
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
-  worker.on('failed', (job, error) =>
-    log.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job attempt failed'),
-  );
+  worker.on('failed', (job, error) => {
+    log.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job attempt failed');
+    if (!job) return;
+    failGenerationIfJobIsOver(runtime, job as Job<{ generationId: string }>, error).catch(
+      (failure: unknown) =>
+        log.error(
+          { job_id: job.id, err: (failure as Error).message },
+          'could not record the failed generation',
+        ),
+    );
+  });
 
   const monitored = runtime.openQueue(kind);
   registerQueueMetrics(runtime.metrics.registry, [monitored]);
