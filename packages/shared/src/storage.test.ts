@@ -103,4 +103,39 @@ describe('ObjectStore', () => {
     await store.ping();
     expect((await store.getBuffer(outputKey('acme', 'g1', 0, 'png'))).length).toBe(5000);
   });
+
+  it('rides out a short outage while uploading, and gives up with ServiceUnavailableError on a long one', async () => {
+    const patient = new ObjectStore({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: s3.bucket,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      forcePathStyle: true,
+      uploadRetry: { retries: 5, minDelayMs: 200, maxDelayMs: 400 },
+    });
+    const impatient = new ObjectStore({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: s3.bucket,
+      accessKeyId: s3.accessKeyId,
+      secretAccessKey: s3.secretAccessKey,
+      forcePathStyle: true,
+      uploadRetry: { retries: 1, minDelayMs: 50, maxDelayMs: 50 },
+    });
+    try {
+      await s3.pause();
+      await expect(
+        impatient.put('generations/acme/g2/0.png', Buffer.from('x'), 'image/png'),
+      ).rejects.toBeInstanceOf(ServiceUnavailableError);
+      const upload = patient.put('generations/acme/g2/0.png', Buffer.from('late'), 'image/png');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await s3.restart();
+      expect((await upload).bytes).toBe(4);
+      expect((await store.getBuffer('generations/acme/g2/0.png')).toString()).toBe('late');
+    } finally {
+      patient.close();
+      impatient.close();
+    }
+  });
 });

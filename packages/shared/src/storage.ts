@@ -16,6 +16,7 @@ import {
   S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import pRetry from 'p-retry';
 import './aws-sdk-env.ts';
 import type { CommonEnv } from './env.ts';
 import { NotFoundError, ServiceUnavailableError } from './errors.ts';
@@ -32,6 +33,21 @@ export interface ObjectStoreConfig {
   forcePathStyle: boolean;
   /** When set, outputs are served from `${publicBaseUrl}/${key}` (a CDN or public bucket). */
   publicBaseUrl?: string;
+  /**
+   * How an upload rides out an unreachable store before giving up: retries with
+   * exponential backoff from `minDelayMs` up to `maxDelayMs`. Default: 6 retries,
+   * 500 ms to 8 s (about 25 s in all), so a rendered image is not thrown away over a
+   * short outage.
+   */
+  uploadRetry?: { retries: number; minDelayMs: number; maxDelayMs: number };
+}
+
+const DEFAULT_UPLOAD_RETRY = { retries: 6, minDelayMs: 500, maxDelayMs: 8000 };
+
+/** Answers from the store that another try cannot change (bad request, denied, missing bucket). */
+function isClientError(error: unknown): boolean {
+  const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
 }
 
 export function objectStoreConfigFromEnv(env: CommonEnv): ObjectStoreConfig {
@@ -85,9 +101,11 @@ export class ObjectStore {
   readonly bucket: string;
   private readonly client: S3Client;
   private readonly publicBaseUrl: string | undefined;
+  private readonly uploadRetry: { retries: number; minDelayMs: number; maxDelayMs: number };
 
   constructor(config: ObjectStoreConfig) {
     this.bucket = config.bucket;
+    this.uploadRetry = config.uploadRetry ?? DEFAULT_UPLOAD_RETRY;
     this.publicBaseUrl = config.publicBaseUrl?.replace(/\/+$/, '');
     const clientConfig: S3ClientConfig = {
       region: config.region,
@@ -116,16 +134,25 @@ export class ObjectStore {
     const bytes =
       body instanceof Readable ? await collect(body) : typeof body === 'string' ? Buffer.from(body) : body;
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: bytes,
-        ContentType: contentType,
-        ContentLength: bytes.byteLength,
-        Metadata: { sha256 },
-      }),
-    );
+    const command = new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      Body: bytes,
+      ContentType: contentType,
+      ContentLength: bytes.byteLength,
+      Metadata: { sha256 },
+    });
+    try {
+      await pRetry(() => this.client.send(command), {
+        retries: this.uploadRetry.retries,
+        minTimeout: this.uploadRetry.minDelayMs,
+        maxTimeout: this.uploadRetry.maxDelayMs,
+        shouldRetry: (error) => !isClientError(error),
+      });
+    } catch (error) {
+      if (isClientError(error)) throw error;
+      throw new ServiceUnavailableError(`Object store unreachable while storing ${key}`, { cause: error });
+    }
     return { bytes: bytes.byteLength, sha256 };
   }
 
