@@ -18,7 +18,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ulid } from 'ulid';
 import type { ApiContext } from '../context.ts';
 import { sizeProblem } from '../model-limits.ts';
-import { canSee, type Principal } from '../plugins/auth.ts';
+import { canSee, DEFAULT_TENANT_LIMITS, type Principal } from '../plugins/auth.ts';
 import type { CreateGenerationBody } from '../schemas/generation.ts';
 import { announceCancel } from './cancel-notifier.ts';
 import { hashBody, IdempotencyKeys } from './idempotency.ts';
@@ -49,6 +49,9 @@ export interface Submission {
 
 /** How long a duplicate request waits for the first one (same Idempotency-Key) to store its record. */
 const REPLAY_WAIT_MS = 3000;
+
+/** A queued record this old without a job was stranded by a crash between store and enqueue. */
+const STRANDED_AFTER_MS = 15_000;
 
 export class GenerationService {
   private readonly idempotency: IdempotencyKeys;
@@ -98,7 +101,13 @@ export class GenerationService {
     const id = newGenerationId();
     if (idempotencyKey === undefined) {
       return {
-        record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)),
+        record: await this.createAndEnqueue(
+          principal,
+          id,
+          input,
+          body.metadata,
+          this.planJob(principal.tenant, principal.priority, id),
+        ),
         created: true,
       };
     }
@@ -108,7 +117,13 @@ export class GenerationService {
       return { record: await this.awaitReplay(claim.generationId), created: false };
     try {
       return {
-        record: await this.createAndEnqueue(principal, id, input, body.metadata, this.planJob(principal, id)),
+        record: await this.createAndEnqueue(
+          principal,
+          id,
+          input,
+          body.metadata,
+          this.planJob(principal.tenant, principal.priority, id),
+        ),
         created: true,
       };
     } catch (error) {
@@ -118,17 +133,17 @@ export class GenerationService {
   }
 
   /** Enqueues the plan job; its job id is the generation id, so a cancel can find and remove it. */
-  private planJob(principal: Principal, id: string): () => Promise<unknown> {
+  private planJob(tenant: string, priority: number, id: string): () => Promise<unknown> {
     // The generation's trace starts here; the job carries its context to the planner.
     return () =>
       withSpan(
         'generation.enqueue',
-        { 'generation.id': id, 'generation.tenant': principal.tenant },
+        { 'generation.id': id, 'generation.tenant': tenant },
         () =>
           this.ctx.planQueue.add(
             'plan',
-            { generationId: id, tenant: principal.tenant, ...traceField() },
-            { jobId: id, priority: principal.priority },
+            { generationId: id, tenant, ...traceField() },
+            { jobId: id, priority },
           ),
         { kind: SpanKind.PRODUCER },
       );
@@ -189,6 +204,33 @@ export class GenerationService {
   async find(principal: Principal, id: string): Promise<GenerationRecord> {
     const record = await this.ctx.store.get(id);
     if (!record || !canSee(principal, record.tenant)) throw new NotFoundError(`No generation ${id}`);
+    return this.repairIfStranded(record);
+  }
+
+  /**
+   * A record is stored before its job is enqueued; an API process that dies between the
+   * two leaves a queued generation no worker will ever see. Whoever reads such a record
+   * (its client polling, or replaying its Idempotency-Key) queues it again: the job id
+   * is the generation id, so this can never run it twice. A re-render's tokens are not
+   * at hand here, so a stranded re-render is failed instead, visibly.
+   */
+  private async repairIfStranded(record: GenerationRecord): Promise<GenerationRecord> {
+    if (record.status !== 'queued' || Date.now() - Date.parse(record.created_at) < STRANDED_AFTER_MS)
+      return record;
+    const rerender = record.input.source_generation_id !== undefined;
+    const job = rerender
+      ? await this.ctx.decodeQueue.getJob(decodeJobId(record.id))
+      : await this.ctx.planQueue.getJob(record.id);
+    if (job) return record;
+    if (rerender) {
+      const failed = await this.ctx.store.transition(record.id, 'failed', {
+        error: { code: 'service_unavailable', message: 'The re-render was never queued; request it again' },
+      });
+      return failed ?? record;
+    }
+    this.log?.warn({ generation_id: record.id }, 'queued generation had no job: queued again');
+    // The tenant's priority is not stored on the record; the default is a fair guess.
+    await this.planJob(record.tenant, DEFAULT_TENANT_LIMITS.priority, record.id)();
     return record;
   }
 
