@@ -50,6 +50,11 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+  app.addHook('onResponse', async (request, reply) => {
+    // Unmatched URLs share one label so that scanners cannot inflate the series count.
+    const route = request.routeOptions.url ?? 'unmatched';
+    context.metrics.observeHttpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
 
   // POSTs without a body (cancel) often still say application/json; treat empty as no body.
   const parseJson = app.getDefaultJsonParser('error', 'error');

@@ -44,6 +44,7 @@ export class ServiceMetrics {
   private readonly plannerTokensPerSecond: Histogram;
   private readonly decoderStepsPerSecond: Histogram;
   private readonly webhookDeliveries: Counter<'outcome'>;
+  private readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -81,6 +82,18 @@ export class ServiceMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.httpRequests = new Histogram({
+      name: `${METRIC_PREFIX}http_request_duration_seconds`,
+      help: 'HTTP requests served, by method, route template and status code.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+  }
+
+  /** `route` is the route's template (`/v1/generations/:id`), never the raw URL, to bound the series. */
+  observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.httpRequests.observe({ method, route, status: String(status) }, seconds);
   }
 
   observeStage(stage: Stage, seconds: number): void {

@@ -66,6 +66,10 @@ describe('operations', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     expect(res.body).toMatch(/glm_queue_jobs\{[^}]*queue="plan"[^}]*state="prioritized"[^}]*\} 1/);
+    // Requests are counted by route template, not by raw URL.
+    expect(res.body).toMatch(
+      /glm_http_request_duration_seconds_count\{[^}]*method="POST"[^}]*route="\/v1\/generations"[^}]*status="202"[^}]*\} 1/,
+    );
   });
 
   it('answers JSON 404 for unknown routes', async () => {
