@@ -24,13 +24,11 @@ const PROGRESS_INTERVAL_MS = 250;
 export async function runPlanJob(deps: PlanJobDeps, job: Job<PlanJobData>, token?: string): Promise<void> {
   await runGenerationJob(deps, job, token, async ({ record, signal }) => {
     const id = record.id;
-    const queuedMs = Date.now() - Date.parse(record.created_at);
     if (record.status === 'queued') {
-      await deps.store.transition(id, 'planning', {
-        progress: { stage: 'planning' },
-        timings: { ...record.timings, queued_ms: queuedMs },
-      });
-      deps.metrics.observeStage('queue_wait', queuedMs / 1000);
+      // The store stamps queued_ms as it leaves `queued`; the metric reads the same figure.
+      const planning = await deps.store.transition(id, 'planning', { progress: { stage: 'planning' } });
+      const queuedMs = planning?.timings.queued_ms;
+      if (queuedMs !== undefined) deps.metrics.observeStage('queue_wait', queuedMs / 1000);
     }
 
     const stopTimer = deps.metrics.startStageTimer('plan');

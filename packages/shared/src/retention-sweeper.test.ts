@@ -3,7 +3,7 @@ import { closeRedis, createRedis } from './redis.ts';
 import { startRetentionSweeper } from './retention-sweeper.ts';
 import { ObjectStore, outputKey } from './storage.ts';
 import { type RedisServerHandle, startRedisServer } from './testing/redis-server.ts';
-import { type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
+import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
 
 let redisServer: RedisServerHandle;
 let s3: S3ServerHandle;
@@ -13,14 +13,7 @@ let redis: ReturnType<typeof createRedis>;
 beforeAll(async () => {
   [redisServer, s3] = await Promise.all([startRedisServer(), startS3Server()]);
   redis = createRedis(redisServer.url);
-  objects = new ObjectStore({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    bucket: s3.bucket,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    forcePathStyle: true,
-  });
+  objects = new ObjectStore(objectStoreConfigFor(s3));
 });
 
 afterAll(async () => {

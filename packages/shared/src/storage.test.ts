@@ -3,21 +3,13 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ServiceUnavailableError } from './errors.ts';
 import { ObjectStore, outputKey, previewKey, tokensKey } from './storage.ts';
-import { type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
+import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
 
 let s3: S3ServerHandle;
 let store: ObjectStore;
 
 function storeFor(bucket: string, publicBaseUrl?: string): ObjectStore {
-  return new ObjectStore({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    bucket,
-    accessKeyId: s3.accessKeyId,
-    secretAccessKey: s3.secretAccessKey,
-    forcePathStyle: true,
-    ...(publicBaseUrl ? { publicBaseUrl } : {}),
-  });
+  return new ObjectStore(objectStoreConfigFor(s3, { bucket, ...(publicBaseUrl ? { publicBaseUrl } : {}) }));
 }
 
 beforeAll(async () => {
@@ -105,24 +97,12 @@ describe('ObjectStore', () => {
   });
 
   it('rides out a short outage while uploading, and gives up with ServiceUnavailableError on a long one', async () => {
-    const patient = new ObjectStore({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: s3.bucket,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      forcePathStyle: true,
-      uploadRetry: { retries: 5, minDelayMs: 200, maxDelayMs: 400 },
-    });
-    const impatient = new ObjectStore({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      bucket: s3.bucket,
-      accessKeyId: s3.accessKeyId,
-      secretAccessKey: s3.secretAccessKey,
-      forcePathStyle: true,
-      uploadRetry: { retries: 1, minDelayMs: 50, maxDelayMs: 50 },
-    });
+    const patient = new ObjectStore(
+      objectStoreConfigFor(s3, { uploadRetry: { retries: 5, minDelayMs: 200, maxDelayMs: 400 } }),
+    );
+    const impatient = new ObjectStore(
+      objectStoreConfigFor(s3, { uploadRetry: { retries: 1, minDelayMs: 50, maxDelayMs: 50 } }),
+    );
     try {
       await s3.pause();
       await expect(

@@ -3,7 +3,7 @@
  * graceful shutdown that finishes or hands back the running job within a grace period.
  * Both worker apps are this plus their own job function and model runtime.
  */
-import { type Job, type Queue, Worker } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { DecoderEnv, PlannerEnv } from './env.ts';
@@ -13,6 +13,7 @@ import { toPublicGeneration } from './generation-view.ts';
 import { getMetrics, registerQueueMetrics, type ServiceMetrics } from './metrics.ts';
 import {
   createQueue,
+  createWorker,
   type QueueKind,
   type QueueSettings,
   queueSettingsFromEnv,
@@ -119,12 +120,9 @@ export async function serveQueue<Data>(
   const { env, log } = runtime;
   const connection = createRedis(env.REDIS_URL, { forWorker: true, connectionName: `${kind}-worker` });
   const settings = workerSettingsFromEnv(env);
-  const worker = new Worker<Data>(runtime.queueSettings.names[kind], processor, {
-    connection,
-    prefix: runtime.queueSettings.prefix,
-    concurrency: settings.concurrency,
-    lockDuration: settings.lockDurationMs,
-    stalledInterval: settings.stalledIntervalMs,
+  // A job may outlive two lost workers before BullMQ gives up on it (then it fails as worker_lost).
+  const worker = createWorker<Data>(kind, processor, connection, runtime.queueSettings, {
+    ...settings,
     maxStalledCount: 2,
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));

@@ -99,33 +99,23 @@ export class GenerationService {
     const input = this.normalize(body);
     if (input.webhook) await this.ctx.webhookTargets.assertDeliverable(input.webhook.url);
     const id = newGenerationId();
-    if (idempotencyKey === undefined) {
-      return {
-        record: await this.createAndEnqueue(
-          principal,
-          id,
-          input,
-          body.metadata,
-          this.planJob(principal.tenant, principal.priority, id),
-        ),
-        created: true,
-      };
-    }
+    const create = async (): Promise<Submission> => ({
+      record: await this.createAndEnqueue(
+        principal,
+        id,
+        input,
+        body.metadata,
+        this.planJob(principal.tenant, principal.priority, id),
+      ),
+      created: true,
+    });
+    if (idempotencyKey === undefined) return create();
     const key = IdempotencyKeys.validateKey(idempotencyKey);
     const claim = await this.idempotency.claim(principal.tenant, key, hashBody(body), id);
     if (claim.kind === 'replay')
       return { record: await this.awaitReplay(claim.generationId), created: false };
     try {
-      return {
-        record: await this.createAndEnqueue(
-          principal,
-          id,
-          input,
-          body.metadata,
-          this.planJob(principal.tenant, principal.priority, id),
-        ),
-        created: true,
-      };
+      return await create();
     } catch (error) {
       await this.idempotency.release(principal.tenant, key, id).catch(() => undefined);
       throw error;

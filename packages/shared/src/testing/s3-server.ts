@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import '../aws-sdk-env.ts';
+import type { ObjectStoreConfig } from '../storage.ts';
 import { freePort } from './free-port.ts';
 
 export interface S3ServerHandle {
@@ -103,5 +104,21 @@ export async function startS3Server(options: { bucket?: string } = {}): Promise<
       await pause();
       await rm(directory, { recursive: true, force: true });
     },
+  };
+}
+
+/** An ObjectStore configuration pointing at this test server. */
+export function objectStoreConfigFor(
+  s3: S3ServerHandle,
+  overrides: Partial<ObjectStoreConfig> = {},
+): ObjectStoreConfig {
+  return {
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: s3.bucket,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+    ...overrides,
   };
 }
