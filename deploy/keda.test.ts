@@ -8,7 +8,7 @@
 import { parseCommonEnv } from '@glm-image/shared/env';
 import { QUEUE_STATES, type QueueState, registerQueueMetrics } from '@glm-image/shared/metrics';
 import { createQueue, type QueueKind, queueSettingsFromEnv } from '@glm-image/shared/queues';
-import { type RedisServerHandle, startRedisServer } from '@glm-image/shared/testing/redis-server';
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { IScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { type Job, type Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';

@@ -3,7 +3,8 @@
  * we ship, and the environment each app reads (the apps' own config schemas).
  */
 import { fileURLToPath } from 'node:url';
-import { API_ENV_VARS, DECODER_ENV_VARS, PLANNER_ENV_VARS } from '@glm-image/shared/env';
+import { API_ENV_VARS } from '@glm-image/api/env';
+import { DECODER_ENV_VARS, PLANNER_ENV_VARS } from '@glm-image/shared/env';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';

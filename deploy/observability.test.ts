@@ -1,12 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  QUEUE_STATES,
-  registerQueueMetrics,
-  ServiceMetrics,
-  STAGES,
-  WEBHOOK_OUTCOMES,
-} from '@glm-image/shared/metrics';
+import { ApiMetrics, WEBHOOK_OUTCOMES } from '@glm-image/api/metrics';
+import { QUEUE_STATES, registerQueueMetrics, STAGES } from '@glm-image/shared/metrics';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { K8sObject } from './k8s/render.ts';
@@ -23,9 +18,9 @@ const expressions = [
   ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
 ];
 
-/** Metric names our processes export: the shared definitions plus the queue gauges. */
+/** Metric names our processes export: the API's (a superset of the workers') plus the queue gauges. */
 async function exportedNames(): Promise<Set<string>> {
-  const metrics = new ServiceMetrics({ collectDefaults: false });
+  const metrics = new ApiMetrics({ collectDefaults: false });
   registerQueueMetrics(metrics.registry, []);
   const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
   return new Set(names);

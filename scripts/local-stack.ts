@@ -10,8 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
 import { redisAnswers } from '../packages/shared/src/redis.ts';
-import { freePort } from '../packages/shared/src/testing/free-port.ts';
-import { durableRedisArgs } from '../packages/shared/src/testing/redis-server.ts';
+import { freePort } from '../packages/testing/src/free-port.ts';
+import { durableRedisArgs } from '../packages/testing/src/redis-server.ts';
 import { ManagedProcess } from './stack/managed-process.ts';
 import { REPO_ROOT, startStack } from './stack/start-stack.ts';
 

@@ -4,7 +4,7 @@
  * end-to-end tests, so both exercise the same wiring.
  */
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../packages/shared/src/testing/free-port.ts';
+import { freePort } from '../../packages/testing/src/free-port.ts';
 import { ManagedProcess } from './managed-process.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -9,9 +9,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildReferencePack } from '../../packages/inference/src/reference-pack/build-pack.ts';
-import { freePort } from '../../packages/shared/src/testing/free-port.ts';
-import { type RedisServerHandle, startRedisServer } from '../../packages/shared/src/testing/redis-server.ts';
-import { type S3ServerHandle, startS3Server } from '../../packages/shared/src/testing/s3-server.ts';
+import { freePort } from '../../packages/testing/src/free-port.ts';
+import { type RedisServerHandle, startRedisServer } from '../../packages/testing/src/redis-server.ts';
+import { type S3ServerHandle, startS3Server } from '../../packages/testing/src/s3-server.ts';
 import {
   REPO_ROOT,
   type RunningStack,

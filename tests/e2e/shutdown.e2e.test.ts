@@ -9,8 +9,12 @@ import { type E2eSystem, startSystem } from './harness.ts';
 let system: E2eSystem;
 
 beforeAll(async () => {
-  // Planners keep the default 30 s grace; decoders get 1.5 s, shorter than a big render.
-  system = await startSystem({ decoderEnv: { SHUTDOWN_GRACE_MS: '1500' } });
+  // Planners get a grace far longer than any plan takes, however busy the machine; decoders
+  // get 1.5 s, shorter than a big render.
+  system = await startSystem({
+    env: { SHUTDOWN_GRACE_MS: '600000' },
+    decoderEnv: { SHUTDOWN_GRACE_MS: '1500' },
+  });
 }, 120_000);
 
 afterAll(async () => {

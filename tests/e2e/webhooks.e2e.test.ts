@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { generateWebhookSecret } from '../../packages/shared/src/webhooks/signing.ts';
 import {
   type ReceivedRequest,
   type ScriptedAnswer,
   startTestReceiver,
   type TestReceiver,
-} from '../../packages/shared/src/webhooks/test-receiver.ts';
+} from '../../apps/api/src/testing/webhook-receiver.ts';
+import { generateWebhookSecret } from '../../apps/api/src/webhooks/signing.ts';
 import { type E2eSystem, type GenerationView, startSystem } from './harness.ts';
 
 const SECRET = generateWebhookSecret();

@@ -9,24 +9,32 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { ApiContext } from './context.ts';
-import authPlugin from './plugins/auth.ts';
+import type { ApiEnv } from './env.ts';
+import type { ModelLimits } from './model-limits.ts';
+import authPlugin, { KeyRegistry } from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
+import infrastructure from './plugins/infrastructure.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
+import services from './plugins/services.ts';
 import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events.ts';
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { renderRoutes } from './routes/renders.ts';
-import { GenerationService } from './services/generation-service.ts';
+import type { WebhookResolver } from './webhooks/ssrf-guard.ts';
 
 /**
  * The HTTP API as a Fastify plugin: the process (server.ts) and the tests register it
- * the same way. Everything it talks to arrives in `context`.
+ * the same way. What it talks to is built by the infrastructure plugin from `env` and
+ * reaches the routes as decorators (app.store, app.lifecycle, app.queues, app.objects...).
  */
 
 export interface ApiAppOptions {
-  context: ApiContext;
+  env: ApiEnv;
+  /** The model pack's limits when the caller has them already; else read from MODEL_PACK_PATH. */
+  limits?: ModelLimits;
+  /** Resolves webhook host names at submit time; tests answer from a table. */
+  webhookResolver?: WebhookResolver;
   /** Window of the per-key rate limit. Default: 60000 ms (keys are configured per minute). */
   rateLimitWindowMs?: number;
 }
@@ -35,10 +43,14 @@ export interface ApiAppOptions {
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<void> {
-  const { context } = options;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(errorsPlugin);
+  await app.register(infrastructure, {
+    env: options.env,
+    ...(options.limits ? { limits: options.limits } : {}),
+  });
+  await app.register(services, options.webhookResolver ? { webhookResolver: options.webhookResolver } : {});
 
   // While closing, answers still in flight tell clients to drop the connection, so a
   // keep-alive socket does not hold the shutdown open after its last response.
@@ -53,7 +65,7 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label so that scanners cannot inflate the series count.
     const route = request.routeOptions.url ?? 'unmatched';
-    context.metrics.observeHttpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    app.metrics.observeHttpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
   });
 
   // POSTs without a body (cancel) often still say application/json; treat empty as no body.
@@ -89,28 +101,26 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   await app.register(fastifySSE, { heartbeatInterval: KEEP_ALIVE_MS });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes, { context });
+  await app.register(healthRoutes);
 
-  const service = new GenerationService(context, app.log);
+  // Everything under /v1 needs a key and counts against its rate limit.
   await app.register(async (v1) => {
-    await v1.register(authPlugin, { keys: context.keys });
-    const rateLimitOptions = { redis: context.redis, keyPrefix: context.keyPrefix };
-    await v1.register(
-      rateLimitPlugin,
-      options.rateLimitWindowMs === undefined
-        ? rateLimitOptions
-        : { ...rateLimitOptions, windowMs: options.rateLimitWindowMs },
-    );
-    await v1.register(generationRoutes, { context, service });
-    await v1.register(generationEventRoutes, { context, service });
-    await v1.register(generationFileRoutes, { context, service });
-    await v1.register(renderRoutes, { context, service });
+    await v1.register(authPlugin, { keys: new KeyRegistry(options.env.API_KEYS, options.env.DEV_API_KEY) });
+    await v1.register(rateLimitPlugin, {
+      redis: app.redis,
+      namespace: app.keys.rateLimitNamespace,
+      ...(options.rateLimitWindowMs === undefined ? {} : { windowMs: options.rateLimitWindowMs }),
+    });
+    await v1.register(generationRoutes);
+    await v1.register(generationEventRoutes);
+    await v1.register(generationFileRoutes);
+    await v1.register(renderRoutes);
   });
 }
 
 export const apiPlugin = fp(apiApp, { name: 'glm-image-api' });
 
-export interface BuildAppOptions extends Omit<ApiAppOptions, 'context'> {
+export interface BuildAppOptions extends ApiAppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Trust X-Forwarded-* from the ingress in front of the API. Default: false. */
   trustProxy?: boolean;
@@ -119,7 +129,7 @@ export interface BuildAppOptions extends Omit<ApiAppOptions, 'context'> {
 /** Paths never written to logs: keys are secrets, idempotency keys may be too. */
 export const REDACTED_LOG_PATHS = ['req.headers.authorization', 'req.headers["idempotency-key"]'];
 
-export async function buildApp(context: ApiContext, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -128,8 +138,7 @@ export async function buildApp(context: ApiContext, options: BuildAppOptions = {
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
-  const appOptions: ApiAppOptions = { context };
-  if (options.rateLimitWindowMs !== undefined) appOptions.rateLimitWindowMs = options.rateLimitWindowMs;
+  const { logger: _logger, trustProxy: _trustProxy, ...appOptions } = options;
   await app.register(apiPlugin, appOptions);
   await app.ready();
   return app;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelPackManifest } from '@glm-image/inference/model-pack-manifest';
+import { InvalidInputError } from '@glm-image/shared/errors';
 
 /**
  * What the API needs to know about the model pack: the sizes it accepts and the
@@ -58,17 +59,17 @@ export async function loadModelLimits(packPath: string): Promise<ModelLimits> {
   }
 }
 
-/** Why a size is refused, or null when the pack accepts it. */
-export function sizeProblem(limits: ModelLimits, width: number, height: number): string | null {
+/** Throws InvalidInputError naming the field when the pack cannot serve this size. */
+export function assertSizeServed(limits: ModelLimits, width: number, height: number): void {
   const { multiple, min, max, maxAspectRatio } = limits.sizes;
   for (const [field, value] of [
     ['width', width],
     ['height', height],
   ] as const) {
-    if (value % multiple !== 0) return `${field}: must be a multiple of ${multiple}`;
-    if (value < min || value > max) return `${field}: must be between ${min} and ${max}`;
+    if (value % multiple !== 0) throw new InvalidInputError(field, `must be a multiple of ${multiple}`);
+    if (value < min || value > max) throw new InvalidInputError(field, `must be between ${min} and ${max}`);
   }
   const ratio = Math.max(width, height) / Math.min(width, height);
-  if (ratio >= maxAspectRatio) return `width/height: aspect ratio must be below ${maxAspectRatio}`;
-  return null;
+  if (ratio >= maxAspectRatio)
+    throw new InvalidInputError('width/height', `aspect ratio must be below ${maxAspectRatio}`);
 }

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack/reference-manifest';
-import { freePort } from '@glm-image/shared/testing/free-port';
-import { type RedisServerHandle, startRedisServer } from '@glm-image/shared/testing/redis-server';
-import { type S3ServerHandle, startS3Server } from '@glm-image/shared/testing/s3-server';
+import { freePort } from '@glm-image/testing/free-port';
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
+import { type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 /** The process: starts from its environment, serves, and drains open requests on SIGTERM. */

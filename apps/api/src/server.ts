@@ -1,15 +1,16 @@
-import { parseApiEnv, parseEnvOrExit } from '@glm-image/shared/env';
-import { startRetentionSweeper } from '@glm-image/shared/retention-sweeper';
+import { parseEnvOrExit } from '@glm-image/shared/env';
 import { initTracing } from '@glm-image/shared/tracing';
 import { buildApp, REDACTED_LOG_PATHS } from './app.ts';
-import { createApiContext } from './context.ts';
-import { startApiWebhookDelivery } from './webhook-delivery.ts';
+import { parseApiEnv } from './env.ts';
+import { startReconciler } from './services/reconciler.ts';
+import { startRetentionSweeper } from './services/retention-sweeper.ts';
+import { startApiWebhookDelivery } from './webhooks/api-delivery.ts';
 
 /**
- * The API process: parse the environment once, build the app, start delivering
- * webhooks, listen, and on SIGTERM or SIGINT stop taking connections and deliveries, let
- * in-flight requests and deliveries finish (up to SHUTDOWN_GRACE_MS), then close Redis
- * and the queues.
+ * The API process: parse the environment once, build the app, start its background work
+ * (webhook delivery, the reconciler of stranded generations, the retention sweep),
+ * listen, and on SIGTERM or SIGINT stop taking connections and deliveries, let in-flight
+ * requests and deliveries finish (up to SHUTDOWN_GRACE_MS), then close Redis and the queues.
  */
 async function main(): Promise<void> {
   const env = parseEnvOrExit(() => parseApiEnv(process.env));
@@ -18,23 +19,33 @@ async function main(): Promise<void> {
     serviceName: 'api',
     ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
   });
-  const context = await createApiContext(env);
-  const app = await buildApp(context, {
+  const app = await buildApp({
+    env,
     logger: { level: env.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
     trustProxy: true,
   });
-  if (context.keys.size === 0) {
-    app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
-  }
   const sweeper = startRetentionSweeper({
-    redis: context.redis,
-    objects: context.objects,
-    keyPrefix: context.keyPrefix,
+    redis: app.redis,
+    objects: app.objects,
+    keys: app.keys,
     retentionSeconds: env.RETENTION_SECONDS,
     intervalMs: env.RETENTION_SWEEP_INTERVAL_MS,
     log: app.log,
   });
-  const webhooks = startApiWebhookDelivery(env, { metrics: context.metrics, log: app.log });
+  const reconciler = startReconciler({
+    redis: app.redis,
+    store: app.store,
+    lifecycle: app.lifecycle,
+    jobs: app.jobs,
+    strandedAfterMs: env.RECONCILE_AFTER_MS,
+    intervalMs: env.RECONCILE_INTERVAL_MS,
+    log: app.log,
+  });
+  const webhooks = startApiWebhookDelivery(env, {
+    metrics: app.metrics,
+    presenter: app.presenter,
+    log: app.log,
+  });
 
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -42,17 +53,17 @@ async function main(): Promise<void> {
     stopping = true;
     app.log.info({ signal }, 'shutting down');
     sweeper.stop();
+    reconciler.stop();
     const forced = setTimeout(() => {
       app.log.error('grace period over; exiting with requests still open');
       process.exit(1);
     }, env.SHUTDOWN_GRACE_MS);
     forced.unref();
-    // Both drain at once; each needs Redis, so it closes only after both are done.
+    // Both drain at once; closing the app also closes its Redis connection and queues.
     const drained = await Promise.allSettled([app.close(), webhooks?.close()]);
     for (const result of drained) {
       if (result.status === 'rejected') app.log.error({ err: result.reason }, 'error while closing');
     }
-    await context.close();
     await tracing.shutdown();
     clearTimeout(forced);
     process.exit(0);

@@ -1,9 +1,9 @@
-import { generateWebhookSecret } from '@glm-image/shared/webhooks/signing';
-import { type ScriptedAnswer, startTestReceiver } from '@glm-image/shared/webhooks/test-receiver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiStack, startApiStack } from './testing/api-stack.ts';
 import { TEST_WEBHOOK_HOSTS, tableResolver } from './testing/table-resolver.ts';
-import { startApiWebhookDelivery, type WebhookDelivery } from './webhook-delivery.ts';
+import { type ScriptedAnswer, startTestReceiver } from './testing/webhook-receiver.ts';
+import { startApiWebhookDelivery, type WebhookDelivery } from './webhooks/api-delivery.ts';
+import { generateWebhookSecret } from './webhooks/signing.ts';
 
 /**
  * Webhooks as the API handles them: targets that could never be delivered to are
@@ -26,6 +26,7 @@ beforeAll(async () => {
   });
   delivery = startApiWebhookDelivery(stack.context.env, {
     metrics: stack.context.metrics,
+    presenter: stack.app.presenter,
     log: { info() {}, warn() {}, error() {} },
     resolver: dns,
   });

@@ -1,59 +1,17 @@
 /**
- * Errors of the model runtime. Each carries a stable `code` that callers (the workers,
- * the API) map to job outcomes; messages are for people and may change.
+ * Errors of the model runtime come from the one hierarchy every package shares; what is
+ * here is only how they cross the worker-thread boundary (structured clone keeps plain
+ * data, not classes).
  */
-export type InferenceErrorCode = 'model_pack_invalid' | 'invalid_input' | 'canceled' | 'model_error';
+import {
+  AppError,
+  CanceledError,
+  InvalidInputError,
+  ModelError,
+  ModelPackError,
+} from '@glm-image/shared/errors';
 
-export class InferenceError extends Error {
-  constructor(
-    readonly code: InferenceErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'InferenceError';
-  }
-}
-
-/** The model pack on disk is unusable. `file` is the pack file at fault, `field` the manifest field or graph property. */
-export class ModelPackError extends InferenceError {
-  constructor(
-    readonly file: string,
-    readonly field: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super('model_pack_invalid', `${file}: ${field}: ${message}`, options);
-    this.name = 'ModelPackError';
-  }
-}
-
-/** A request the pack cannot serve (size, parameters); `field` names the offending request field. */
-export class InvalidInputError extends InferenceError {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super('invalid_input', `${field}: ${message}`);
-    this.name = 'InvalidInputError';
-  }
-}
-
-/** The caller's AbortSignal fired; the model loop stopped between steps. */
-export class InferenceCanceledError extends InferenceError {
-  constructor(message = 'inference was canceled') {
-    super('canceled', message);
-    this.name = 'InferenceCanceledError';
-  }
-}
-
-/** The model failed or produced output the runtime cannot use. */
-export class ModelRuntimeError extends InferenceError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('model_error', message, options);
-    this.name = 'ModelRuntimeError';
-  }
-}
+export { AppError, CanceledError, InvalidInputError, ModelError, ModelPackError };
 
 /** The structured-clone form of an error, so that it can cross a worker-thread boundary. */
 export interface SerializedError {
@@ -62,6 +20,7 @@ export interface SerializedError {
   code?: string;
   file?: string;
   field?: string;
+  problem?: string;
   stack?: string;
 }
 
@@ -82,10 +41,11 @@ export function serializeError(error: unknown): SerializedError {
       message: error.message,
       code: error.code,
       field: error.field,
+      problem: error.problem,
       stack: error.stack,
     };
   }
-  if (error instanceof InferenceError) {
+  if (error instanceof AppError) {
     return { name: error.name, message: error.message, code: error.code, stack: error.stack };
   }
   if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
@@ -94,11 +54,11 @@ export function serializeError(error: unknown): SerializedError {
 
 /**
  * Rebuilds the named error class from its serialized form. Anything that is not one of
- * ours becomes a ModelRuntimeError: to a caller, an unexpected failure inside the model
- * thread is a model failure.
+ * ours becomes a ModelError: to a caller, an unexpected failure inside the model thread
+ * is a model failure.
  */
-export function deserializeError(data: SerializedError): InferenceError {
-  let error: InferenceError;
+export function deserializeError(data: SerializedError): AppError {
+  let error: AppError;
   switch (data.code) {
     case 'model_pack_invalid': {
       // The message already carries "file: field: " — rebuild without repeating it.
@@ -106,18 +66,14 @@ export function deserializeError(data: SerializedError): InferenceError {
       error.message = data.message;
       break;
     }
-    case 'invalid_input': {
-      error = new InvalidInputError(data.field ?? '', '');
-      error.message = data.message;
+    case 'invalid_input':
+      error = new InvalidInputError(data.field ?? 'input', data.problem ?? data.message);
       break;
-    }
     case 'canceled':
-      error = new InferenceCanceledError(data.message);
+      error = new CanceledError(data.message);
       break;
     default:
-      error = new ModelRuntimeError(
-        data.code === 'model_error' ? data.message : `${data.name}: ${data.message}`,
-      );
+      error = new ModelError(data.code === 'model_error' ? data.message : `${data.name}: ${data.message}`);
   }
   if (data.stack) error.stack = `${error.stack ?? ''}\n    --- in the model thread ---\n${data.stack}`;
   return error;

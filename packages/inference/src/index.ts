@@ -8,11 +8,11 @@ export { Decoder } from './decoder/decoder.ts';
 export { encodeGlyphs, extractQuotedSpans } from './decoder/glyphs.ts';
 export { PreviewRenderer } from './decoder/preview-renderer.ts';
 export {
-  InferenceCanceledError,
-  InferenceError,
+  AppError,
+  CanceledError,
   InvalidInputError,
+  ModelError,
   ModelPackError,
-  ModelRuntimeError,
 } from './errors.ts';
 export type { ExecutionOptions } from './execution/execution-options.ts';
 export type { ModelPack } from './model-pack.ts';

@@ -1,22 +1,23 @@
 /**
- * Process configuration. Each app parses its environment once at start-up with
- * parseApiEnv / parsePlannerEnv / parseDecoderEnv; a bad environment throws a single
- * ConfigError that lists every bad variable, so an operator fixes them in one pass
- * instead of one restart per typo. Parsed values keep the variable names.
+ * Process configuration. Each process parses its environment once at start-up (the
+ * workers with parsePlannerEnv / parseDecoderEnv below, the API with its own schema built
+ * from the same parts); a bad environment throws a single ConfigError that lists every
+ * bad variable, so an operator fixes them in one pass instead of one restart per typo.
+ * Parsed values keep the variable names.
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { parseWebhookAllowList } from './webhooks/ssrf-guard.ts';
+import { DEFAULT_QUEUE_PREFIX } from './keys.ts';
 
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
-const port = int(1, 65535);
-const durationMs = int(0);
-const positiveInt = int(1);
+export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+export const port = int(1, 65535);
+export const durationMs = int(0);
+export const positiveInt = int(1);
 
 const redisUrl = z
   .string()
   .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
-const httpUrl = z.string().refine((value) => /^https?:\/\/.+/.test(value) && URL.canParse(value), {
+export const httpUrl = z.string().refine((value) => /^https?:\/\/.+/.test(value) && URL.canParse(value), {
   message: 'must be an http(s) URL',
 });
 /** A BullMQ prefix must carry a Redis Cluster hash tag so every key of every queue shares one slot. */
@@ -24,13 +25,13 @@ const hashTaggedPrefix = z.string().refine((value) => /\{[^{}]+\}/.test(value), 
   message: 'must contain a Redis Cluster hash tag, e.g. {glm}',
 });
 const queueName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'may contain only letters, digits, "_" and "-"');
-const commaList = z.string().transform((value) =>
+export const commaList = z.string().transform((value) =>
   value
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item.length > 0),
 );
-const jsonText = <T extends z.ZodType>(schema: T) =>
+export const jsonText = <T extends z.ZodType>(schema: T) =>
   z.string().transform((text, ctx): z.infer<T> => {
     let value: unknown;
     try {
@@ -50,23 +51,10 @@ const jsonText = <T extends z.ZodType>(schema: T) =>
     return parsed.data;
   });
 
-export const apiKeyEntrySchema = z.object({
-  /** Hex SHA-256 of the key; the key itself is never stored. */
-  sha256: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters')
-    .transform((hex) => hex.toLowerCase()),
-  tenant: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
-  admin: z.boolean().optional(),
-  rate_per_minute: z.number().int().positive().optional(),
-  max_in_flight: z.number().int().positive().optional(),
-  priority: z.number().int().optional(),
-});
-export type ApiKeyEntry = z.infer<typeof apiKeyEntrySchema>;
-
-const commonShape = {
+/** What every process reads. */
+export const commonShape = {
   REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
-  QUEUE_PREFIX: hashTaggedPrefix.default('{glm}'),
+  QUEUE_PREFIX: hashTaggedPrefix.default(DEFAULT_QUEUE_PREFIX),
   PLAN_QUEUE: queueName.default('plan'),
   DECODE_QUEUE: queueName.default('decode'),
   WEBHOOK_QUEUE: queueName.default('webhook'),
@@ -81,30 +69,12 @@ const commonShape = {
   JOB_ATTEMPTS: int(1, 100).default(3),
   JOB_BACKOFF_MS: durationMs.default(1000),
   SHUTDOWN_GRACE_MS: durationMs.default(30_000),
-  WEBHOOK_SECRETS: jsonText(
-    z.record(z.string(), z.string().regex(/^whsec_.+/, 'each secret must start with whsec_')),
-  ).default({}),
-  /** Host names, addresses and CIDR ranges webhooks may reach although they are not public. */
-  WEBHOOK_ALLOWLIST: commaList
-    .superRefine((entries, ctx) => {
-      try {
-        parseWebhookAllowList(entries);
-      } catch (error) {
-        // The parser names the variable itself; the ConfigError already does.
-        ctx.addIssue({
-          code: 'custom',
-          message: (error as Error).message.replace(/^WEBHOOK_ALLOWLIST: /, ''),
-        });
-      }
-    })
-    .default([]),
-  /** Base URL clients reach the API at; generation objects (webhook bodies too) link to it. */
-  PUBLIC_API_URL: httpUrl.default('http://127.0.0.1:3000'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
 };
 
-const modelShape = {
+/** What every worker reads: its models, locks and health port. */
+export const workerShape = {
   MODEL_PACK_PATH: z.string().min(1).default('model-packs/reference'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
   INTRA_OP_THREADS: int(1, 1024).optional(),
@@ -116,50 +86,35 @@ const modelShape = {
 };
 
 export const commonEnvSchema = z.object(commonShape);
-export const apiEnvSchema = z.object({
-  ...commonShape,
-  PORT: port.default(3000),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  MODEL_PACK_PATH: modelShape.MODEL_PACK_PATH,
-  DEV_API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-  API_KEYS: jsonText(z.array(apiKeyEntrySchema)).default([]),
-  /** The API process delivers webhooks; turn off where a separate deployment does it instead. */
-  WEBHOOK_DELIVERY_ENABLED: z.stringbool().default(true),
-  /** Deliveries in flight at once per API process; they mostly wait on receivers. */
-  WEBHOOK_DELIVERY_CONCURRENCY: int(1, 256).default(4),
-  /** How often expired objects are deleted from the bucket (one replica sweeps per interval). */
-  RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(3_600_000),
-});
 export const plannerEnvSchema = z.object({
   ...commonShape,
-  ...modelShape,
+  ...workerShape,
   PLANNER_CONCURRENCY: int(1, 256).default(1),
   METRICS_PORT: port.default(9464),
 });
 export const decoderEnvSchema = z.object({
   ...commonShape,
-  ...modelShape,
+  ...workerShape,
   DECODER_CONCURRENCY: int(1, 256).default(1),
   METRICS_PORT: port.default(9465),
 });
 
 export type CommonEnv = z.infer<typeof commonEnvSchema>;
-export type ApiEnv = z.infer<typeof apiEnvSchema>;
 export type PlannerEnv = z.infer<typeof plannerEnvSchema>;
 export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
 export type WorkerEnv = PlannerEnv | DecoderEnv;
 
 /** The variables each process reads: deploy manifests are checked against these lists. */
 export const COMMON_ENV_VARS: readonly string[] = Object.keys(commonShape);
-export const API_ENV_VARS: readonly string[] = Object.keys(apiEnvSchema.shape);
 export const PLANNER_ENV_VARS: readonly string[] = Object.keys(plannerEnvSchema.shape);
 export const DECODER_ENV_VARS: readonly string[] = Object.keys(decoderEnvSchema.shape);
 
-type Problem = { variable: string; message: string };
-type RawEnv = Record<string, string | undefined>;
+export type EnvProblem = { variable: string; message: string };
+export type RawEnv = Record<string, string | undefined>;
+type Problem = EnvProblem;
 
 /** Checks that span several variables; each runs only when its variables parsed. */
-function crossFieldProblems(env: Partial<ApiEnv & PlannerEnv & DecoderEnv>): Problem[] {
+function crossFieldProblems(env: Partial<CommonEnv>): Problem[] {
   const problems: Problem[] = [];
   const hasKeyId = env.S3_ACCESS_KEY_ID !== undefined;
   const hasSecret = env.S3_SECRET_ACCESS_KEY !== undefined;
@@ -176,24 +131,20 @@ function crossFieldProblems(env: Partial<ApiEnv & PlannerEnv & DecoderEnv>): Pro
       message: `queue names must differ (got ${queues.join(', ')})`,
     });
   }
-  if (env.API_KEYS !== undefined) {
-    const hashes = env.API_KEYS.map((entry) => entry.sha256);
-    if (new Set(hashes).size !== hashes.length) {
-      problems.push({ variable: 'API_KEYS', message: 'the same key hash appears twice' });
-    }
-  }
-  if (env.PORT !== undefined && env.METRICS_PORT !== undefined && env.PORT === env.METRICS_PORT) {
-    problems.push({ variable: 'METRICS_PORT', message: 'must differ from PORT' });
-  }
   return problems;
 }
 
 /**
  * Parses every variable of a schema on its own, so that all problems are reported
- * together, then runs the cross-field checks on what parsed. Empty strings count as
- * unset: orchestrators often render an absent optional value as "".
+ * together, then runs the cross-field checks (the common ones and the process's own,
+ * `checks`) on what parsed. Empty strings count as unset: orchestrators often render an
+ * absent optional value as "".
  */
-function parseEnv<S extends z.ZodObject>(schema: S, env: RawEnv): z.infer<S> {
+export function parseEnvSchema<S extends z.ZodObject>(
+  schema: S,
+  env: RawEnv,
+  checks: (values: Partial<z.infer<S>>) => Problem[] = () => [],
+): z.infer<S> {
   const problems: Problem[] = [];
   const values: Record<string, unknown> = {};
   for (const [variable, fieldSchema] of Object.entries(schema.shape)) {
@@ -206,22 +157,19 @@ function parseEnv<S extends z.ZodObject>(schema: S, env: RawEnv): z.infer<S> {
       problems.push({ variable, message: raw === undefined ? `is required (${message})` : message });
     }
   }
-  problems.push(...crossFieldProblems(values));
+  problems.push(...crossFieldProblems(values), ...checks(values as Partial<z.infer<S>>));
   if (problems.length > 0) throw new ConfigError(problems);
   return values as z.infer<S>;
 }
 
 export function parseCommonEnv(env: RawEnv = process.env): CommonEnv {
-  return parseEnv(commonEnvSchema, env);
-}
-export function parseApiEnv(env: RawEnv = process.env): ApiEnv {
-  return parseEnv(apiEnvSchema, env);
+  return parseEnvSchema(commonEnvSchema, env);
 }
 export function parsePlannerEnv(env: RawEnv = process.env): PlannerEnv {
-  return parseEnv(plannerEnvSchema, env);
+  return parseEnvSchema(plannerEnvSchema, env);
 }
 export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
-  return parseEnv(decoderEnvSchema, env);
+  return parseEnvSchema(decoderEnvSchema, env);
 }
 
 /**

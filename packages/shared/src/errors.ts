@@ -1,20 +1,20 @@
 /**
- * Named errors with stable codes. The code is what clients and dashboards key on, so
- * it never changes once published; the message is for people and may.
+ * One hierarchy of named errors with stable codes, used by every package: the model
+ * runtime, the workers and the API. The code is what clients, job policies and
+ * dashboards key on, so it never changes once published; the message is for people and
+ * may. Nothing here knows about HTTP: the API maps codes to statuses at its edge.
  */
 
 export class AppError extends Error {
   readonly code: string;
-  readonly httpStatus: number;
 
-  constructor(code: string, message: string, httpStatus = 500, options?: { cause?: unknown }) {
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    this.httpStatus = httpStatus;
   }
 
-  /** The JSON body every HTTP error uses: `{ error: { code, message } }`. */
+  /** The error body every interface uses: `{ error: { code, message } }`. */
   toJSON(): { error: { code: string; message: string } } {
     return { error: { code: this.code, message: this.message } };
   }
@@ -24,49 +24,47 @@ export function isAppError(value: unknown): value is AppError {
   return value instanceof AppError;
 }
 
+/** A request the system cannot serve as asked. `field` names the request field at fault. */
 export class InvalidInputError extends AppError {
-  /** The request field at fault, when there is one (the message also names it). */
-  readonly field: string | undefined;
-  constructor(message: string, field?: string) {
-    super('invalid_input', message, 400);
+  readonly field: string;
+  /** What is wrong with the field, without the field's name. */
+  readonly problem: string;
+  constructor(field: string, problem: string) {
+    super('invalid_input', `${field}: ${problem}`);
     this.field = field;
+    this.problem = problem;
+  }
+}
+
+/** A feature the interface describes but this deployment does not serve. */
+export class UnsupportedFeatureError extends AppError {
+  constructor(message: string) {
+    super('unsupported', message);
   }
 }
 
 export class UnauthorizedError extends AppError {
   constructor(message = 'Missing or invalid API key') {
-    super('unauthorized', message, 401);
+    super('unauthorized', message);
   }
 }
 
 export class NotFoundError extends AppError {
   constructor(message = 'Not found') {
-    super('not_found', message, 404);
+    super('not_found', message);
   }
 }
 
 export class IdempotencyConflictError extends AppError {
   constructor(message = 'Idempotency-Key was already used with a different request body') {
-    super('idempotency_conflict', message, 409);
+    super('idempotency_conflict', message);
   }
 }
 
 /** A generation id that already exists: a programming error, since ids are generated. */
 export class GenerationExistsError extends AppError {
   constructor(id: string) {
-    super('generation_exists', `Generation ${id} already exists`, 409);
-  }
-}
-
-export class PayloadTooLargeError extends AppError {
-  constructor(message = 'Request body too large') {
-    super('payload_too_large', message, 413);
-  }
-}
-
-export class UnsupportedMediaTypeError extends AppError {
-  constructor(message = 'Content-Type must be application/json') {
-    super('unsupported_media_type', message, 415);
+    super('generation_exists', `Generation ${id} already exists`);
   }
 }
 
@@ -74,34 +72,53 @@ export class RateLimitedError extends AppError {
   /** Seconds the client should wait; the API sends it as `Retry-After`. */
   readonly retryAfterSeconds: number;
   constructor(retryAfterSeconds: number, message = 'Rate limit exceeded') {
-    super('rate_limited', message, 429);
+    super('rate_limited', message);
     this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A full tenant usually frees a slot within seconds; the client retries after that. */
+const TENANT_FULL_RETRY_AFTER_SECONDS = 5;
+
+/** The tenant already has as many unfinished generations as it may. */
+export class TenantAtCapacityError extends RateLimitedError {
+  constructor(maxUnfinished: number) {
+    super(
+      TENANT_FULL_RETRY_AFTER_SECONDS,
+      `Too many generations in flight (${maxUnfinished} of ${maxUnfinished}); retry when one finishes`,
+    );
   }
 }
 
 export class ServiceUnavailableError extends AppError {
   constructor(message = 'A dependency is unavailable', options?: { cause?: unknown }) {
-    super('service_unavailable', message, 503, options);
+    super('service_unavailable', message, options);
   }
 }
 
-/** The model failed on this input; retrying the same job will not help. */
+/** The model failed or produced output the runtime cannot use; retrying the same job will not help. */
 export class ModelError extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('model_error', message, 500, options);
+    super('model_error', message, options);
   }
 }
 
-/** The generation was canceled while a worker ran it; the worker stops, nothing retries. */
+/** The model pack on disk is unusable. `file` is the pack file at fault, `field` the manifest field or graph property. */
+export class ModelPackError extends AppError {
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super('model_pack_invalid', `${file}: ${field}: ${problem}`, options);
+  }
+}
+
+/** Work stopped because its AbortSignal fired (a client's cancel, or a shutdown). */
 export class CanceledError extends AppError {
   constructor(message = 'Generation was canceled') {
-    super('canceled', message, 409);
-  }
-}
-
-export class TimeoutError extends AppError {
-  constructor(message = 'Operation timed out') {
-    super('timeout', message, 504);
+    super('canceled', message);
   }
 }
 
@@ -110,7 +127,21 @@ export class ConfigError extends AppError {
   readonly problems: readonly { variable: string; message: string }[];
   constructor(problems: readonly { variable: string; message: string }[]) {
     const lines = problems.map((p) => `  - ${p.variable}: ${p.message}`);
-    super('invalid_config', `Invalid environment (${problems.length} problem(s)):\n${lines.join('\n')}`, 500);
+    super('invalid_config', `Invalid environment (${problems.length} problem(s)):\n${lines.join('\n')}`);
     this.problems = problems;
   }
+}
+
+/** Codes that no retry can fix: the input or the model is at fault. */
+export const PERMANENT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'invalid_input',
+  'model_error',
+  'model_pack_invalid',
+  'unsupported',
+]);
+
+/** The stable code of any thrown value; `internal_error` for anything that is not ours. */
+export function errorCodeOf(error: unknown): string {
+  if (error instanceof AppError) return error.code;
+  return 'internal_error';
 }

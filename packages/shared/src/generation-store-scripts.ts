@@ -4,8 +4,15 @@
  * never interleave a check with someone else's write.
  *
  * Common ARGV of every script: [1] STATUS_RANK as JSON, [2] now (ISO), [3] now (ms),
- * [4] events kept per stream (approximate), [5] retention in seconds.
+ * [4] events kept per stream (approximate), [5] retention in seconds, [6] the key prefix.
  * Records are written with KEEPTTL: retention counts from creation.
+ *
+ * The bookkeeping that admission and the reconciler read is kept by the same scripts
+ * that move a record, so it can never disagree with the records: a tenant's set of
+ * unfinished ids loses an id exactly when its record turns terminal, and the
+ * awaiting-enqueue index loses it when it is confirmed queued or ends. Those keys are
+ * named from the record's tenant inside the script; the prefix's hash tag puts them in
+ * the record's Redis Cluster slot.
  */
 
 const PRELUDE = `
@@ -14,6 +21,7 @@ local now_iso = ARGV[2]
 local now_ms = tonumber(ARGV[3])
 local max_events = ARGV[4]
 local retention = ARGV[5]
+local key_prefix = ARGV[6]
 local TERMINAL_RANK = 3
 -- Top-level fields a patch may never change.
 local PROTECTED = { id = true, tenant = true, status = true, created_at = true }
@@ -58,7 +66,12 @@ local function elapsed_since_created(rec)
   return math.max(0, now_ms - created)
 end
 
--- Moves rec to status \`to\`, stamping the times the move implies.
+local function unfinished_key(tenant)
+  return key_prefix .. 'tenant:' .. tenant .. ':unfinished'
+end
+
+-- Moves rec to status \`to\`, stamping the times the move implies and keeping the
+-- tenant's unfinished set and the awaiting-enqueue index in step.
 local function move(rec, to)
   local from = rec.status
   rec.status = to
@@ -67,9 +80,11 @@ local function move(rec, to)
     rec.started_at = now_iso
     if rec.timings.queued_ms == nil then rec.timings.queued_ms = elapsed_since_created(rec) end
   end
+  if from == 'queued' then redis.call('ZREM', key_prefix .. 'awaiting-enqueue', rec.id) end
   if rank[to] >= TERMINAL_RANK then
     rec.completed_at = now_iso
     rec.timings.total_ms = elapsed_since_created(rec)
+    redis.call('SREM', unfinished_key(rec.tenant), rec.id)
   end
 end
 
@@ -84,57 +99,68 @@ local function save_and_emit(rec_key, events_key, event_type, rec)
 end
 `;
 
-/** KEYS: record, events, tenant index. ARGV[6] record JSON, [7] created ms, [8] id. Returns 1, or nil if the id exists. */
+/**
+ * KEYS: record, events, tenant index, tenant unfinished set, awaiting-enqueue index.
+ * ARGV[7] record JSON, [8] created ms, [9] id, [10] the most unfinished generations the
+ * tenant may have (0: no cap). Returns 'created', 'exists', or 'full' when the tenant is
+ * at its cap. Admission costs the same whatever the backlog: one SCARD.
+ */
 export const CREATE_SCRIPT = `${PRELUDE}
-if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-redis.call('SET', KEYS[1], ARGV[6], 'EX', retention)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[6])
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
+local cap = tonumber(ARGV[10])
+if cap > 0 and redis.call('SCARD', KEYS[4]) >= cap then return 'full' end
+redis.call('SET', KEYS[1], ARGV[7], 'EX', retention)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[7])
 redis.call('EXPIRE', KEYS[2], retention)
-redis.call('ZADD', KEYS[3], ARGV[7], ARGV[8])
+redis.call('ZADD', KEYS[3], ARGV[8], ARGV[9])
 redis.call('EXPIRE', KEYS[3], retention)
-return 1
+redis.call('SADD', KEYS[4], ARGV[9])
+redis.call('EXPIRE', KEYS[4], retention)
+redis.call('ZADD', KEYS[5], ARGV[8], ARGV[9])
+return 'created'
 `;
 
-/** KEYS: record, events. ARGV[6] target status, [7] patch JSON. Returns the record JSON, or nil when refused. */
+/** KEYS: record, events. ARGV[7] target status, [8] patch JSON. Returns the record JSON, or nil when refused. */
 export const TRANSITION_SCRIPT = `${PRELUDE}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local rec = cjson.decode(raw)
-local to = ARGV[6]
+local to = ARGV[7]
 if rank[to] == nil then return redis.error_reply('ERR unknown status ' .. to) end
 if rank[to] <= rank[rec.status] then return false end
-merge(rec, cjson.decode(ARGV[7]))
+merge(rec, cjson.decode(ARGV[8]))
 move(rec, to)
 return save_and_emit(KEYS[1], KEYS[2], 'status', rec)
 `;
 
-/** KEYS: record, events. ARGV[6] patch JSON, [7] event type. Returns the record JSON, or nil when missing or terminal. */
+/** KEYS: record, events. ARGV[7] patch JSON, [8] event type. Returns the record JSON, or nil when missing or terminal. */
 export const UPDATE_SCRIPT = `${PRELUDE}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local rec = cjson.decode(raw)
 if rank[rec.status] >= TERMINAL_RANK then return false end
-merge(rec, cjson.decode(ARGV[6]))
-return save_and_emit(KEYS[1], KEYS[2], ARGV[7], rec)
+merge(rec, cjson.decode(ARGV[7]))
+return save_and_emit(KEYS[1], KEYS[2], ARGV[8], rec)
 `;
 
 /**
  * KEYS: record, events. Queued: canceled at once. Running: cancel_requested is set and
- * the worker finishes the move. Terminal: unchanged. Returns the record JSON, or nil if missing.
+ * the worker finishes the move. Terminal: unchanged. Returns { outcome, record JSON }
+ * with outcome 'canceled', 'requested' or 'unchanged', or nil if the record is missing.
  */
 export const CANCEL_SCRIPT = `${PRELUDE}
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local rec = cjson.decode(raw)
-if rank[rec.status] >= TERMINAL_RANK then return raw end
+if rank[rec.status] >= TERMINAL_RANK then return { 'unchanged', raw } end
 if rec.status == 'queued' then
   rec.cancel_requested = true
   move(rec, 'canceled')
-  return save_and_emit(KEYS[1], KEYS[2], 'status', rec)
+  return { 'canceled', save_and_emit(KEYS[1], KEYS[2], 'status', rec) }
 end
-if rec.cancel_requested then return raw end
+if rec.cancel_requested then return { 'unchanged', raw } end
 rec.cancel_requested = true
-return save_and_emit(KEYS[1], KEYS[2], 'cancel_requested', rec)
+return { 'requested', save_and_emit(KEYS[1], KEYS[2], 'cancel_requested', rec) }
 `;
 
 /**

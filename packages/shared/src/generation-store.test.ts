@@ -1,10 +1,10 @@
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GenerationExistsError, InvalidInputError } from './errors.ts';
+import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord } from './generation.ts';
 import { GenerationStore } from './generation-store.ts';
 import { closeRedis, createRedis } from './redis.ts';
-import { type RedisServerHandle, startRedisServer } from './testing/redis-server.ts';
 
 let server: RedisServerHandle;
 let redis: Redis;
@@ -131,7 +131,11 @@ describe('GenerationStore', () => {
     const rec = record();
     await store.create(rec);
     await store.transition(rec.id, 'planning');
-    for (const key of [store.recordKey(rec.id), store.eventsKey(rec.id), store.tenantIndexKey('acme')]) {
+    for (const key of [
+      store.keys.record(rec.id),
+      store.keys.events(rec.id),
+      store.keys.tenantIndex('acme'),
+    ]) {
       const ttl = await redis.ttl(key);
       expect(ttl).toBeGreaterThan(3500);
       expect(ttl).toBeLessThanOrEqual(3600);
@@ -148,7 +152,7 @@ describe('GenerationStore', () => {
       await store.create(rec);
     }
     await store.create(record({ tenant: 'other' }));
-    await redis.del(store.recordKey(ids[3]!)); // as if it had expired
+    await redis.del(store.keys.record(ids[3]!)); // as if it had expired
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -164,7 +168,7 @@ describe('GenerationStore', () => {
     const expected = ids.filter((id) => id !== ids[3]).reverse();
     expect(seen).toEqual(expected);
     expect(pages).toBe(3);
-    expect(await redis.zscore(store.tenantIndexKey('acme'), ids[3]!)).toBeNull();
+    expect(await redis.zscore(store.keys.tenantIndex('acme'), ids[3]!)).toBeNull();
     await expect(store.listByTenant('acme', { limit: 2, cursor: 'garbage' })).rejects.toBeInstanceOf(
       InvalidInputError,
     );
@@ -207,7 +211,9 @@ describe('GenerationStore', () => {
   it('cancels a queued generation at once', async () => {
     const rec = record();
     await store.create(rec);
-    const canceled = await store.requestCancel(rec.id);
+    const result = await store.requestCancel(rec.id);
+    expect(result?.outcome).toBe('canceled');
+    const canceled = result?.record;
     expect(canceled?.status).toBe('canceled');
     expect(canceled?.completed_at).toBeDefined();
     expect(canceled?.started_at).toBeUndefined();
@@ -220,7 +226,9 @@ describe('GenerationStore', () => {
     const rec = record();
     await store.create(rec);
     await store.transition(rec.id, 'decoding');
-    const requested = await store.requestCancel(rec.id);
+    const result = await store.requestCancel(rec.id);
+    expect(result?.outcome).toBe('requested');
+    const requested = result?.record;
     expect(requested?.status).toBe('decoding');
     expect(requested?.cancel_requested).toBe(true);
     const types = (await store.readEvents(rec.id)).map((e) => e.type);
@@ -229,7 +237,52 @@ describe('GenerationStore', () => {
     const canceled = await store.transition(rec.id, 'canceled');
     expect(canceled?.status).toBe('canceled');
     const again = await store.requestCancel(rec.id);
-    expect(again).toEqual(canceled);
+    expect(again).toEqual({ outcome: 'unchanged', record: canceled });
     expect((await store.readEvents(rec.id)).length).toBe(types.length + 1);
+  });
+
+  it("counts a tenant's unfinished generations in the same scripts that move them", async () => {
+    const tenant = `count-${Date.now()}`;
+    const recs = [record({ tenant }), record({ tenant }), record({ tenant })];
+    for (const rec of recs) await store.create(rec, 3);
+    expect(await store.unfinishedCount(tenant)).toBe(3);
+    // Full: the fourth is refused before anything is written.
+    const fourth = record({ tenant });
+    await expect(store.create(fourth, 3)).rejects.toBeInstanceOf(TenantAtCapacityError);
+    expect(await store.get(fourth.id)).toBeNull();
+
+    await store.transition(recs[0]!.id, 'planning');
+    expect(await store.unfinishedCount(tenant)).toBe(3);
+    await store.transition(recs[0]!.id, 'succeeded');
+    await store.transition(recs[1]!.id, 'failed', { error: { code: 'model_error', message: 'x' } });
+    await store.requestCancel(recs[2]!.id);
+    expect(await store.unfinishedCount(tenant)).toBe(0);
+    // A second ending changes nothing, and a refused one does not count twice.
+    await store.transition(recs[0]!.id, 'failed');
+    expect(await store.unfinishedCount(tenant)).toBe(0);
+    await store.create(fourth, 3);
+    expect(await store.unfinishedCount(tenant)).toBe(1);
+  });
+
+  it('indexes a generation as awaiting its first job until it is confirmed, moves on or ends', async () => {
+    const created = Date.parse('2031-01-01T00:00:00.000Z');
+    const at = (ms: number) => new Date(created + ms).toISOString();
+    const [a, b, c, d] = [
+      record({ created_at: at(0) }),
+      record({ created_at: at(1) }),
+      record({ created_at: at(2) }),
+      record({ created_at: at(3) }),
+    ];
+    for (const rec of [a, b, c, d]) await store.create(rec!);
+    const awaiting = () => store.awaitingEnqueue(created + 10, 100);
+    expect(await awaiting()).toEqual(expect.arrayContaining([a!.id, b!.id, c!.id, d!.id]));
+    expect(await store.awaitingEnqueue(created + 1, 100)).not.toContain(c!.id);
+    await store.confirmEnqueued(a!.id);
+    await store.transition(b!.id, 'planning');
+    await store.requestCancel(c!.id);
+    const left = await awaiting();
+    expect(left).toContain(d!.id);
+    expect(left).not.toEqual(expect.arrayContaining([a!.id]));
+    for (const id of [a!.id, b!.id, c!.id]) expect(left).not.toContain(id);
   });
 });

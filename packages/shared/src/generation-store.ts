@@ -1,18 +1,16 @@
 /**
  * The generation records in Redis: the single source of truth every process reads.
+ * Key names are listed in keys.ts. Every write is one Lua script that checks, writes
+ * and appends the event atomically, and keeps the tenant's unfinished set and the
+ * awaiting-enqueue index in step; status only moves forward (STATUS_RANK), and nothing
+ * but cancel changes a terminal record.
  *
- * Keys (keyPrefix defaults to `{glm}:`; its hash tag puts every key in one Redis
- * Cluster slot, which the multi-key Lua scripts need):
- *   <prefix>gen:<id>            the record, JSON, expiring RETENTION_SECONDS after creation
- *   <prefix>gen:<id>:events     a stream of { type, data: record JSON }, capped, same expiry
- *   <prefix>tenant:<t>:gens     sorted set of ids by created time (ms), for listing
- *
- * Every write is one Lua script that checks, writes and appends the event atomically;
- * status only moves forward (STATUS_RANK), and nothing but cancel changes a terminal record.
+ * Processes do not call the writes directly: the lifecycle (lifecycle.ts) does, so that
+ * every change also gets its metric and its webhook.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { GenerationExistsError, InvalidInputError } from './errors.ts';
+import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord, GenerationStatus } from './generation.ts';
 import { STATUS_RANK } from './generation.ts';
 import {
@@ -22,9 +20,10 @@ import {
   TRANSITION_SCRIPT,
   UPDATE_SCRIPT,
 } from './generation-store-scripts.ts';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from './keys.ts';
 
 export interface GenerationStoreOptions {
-  /** Prefix of every key; must hold a hash tag for Redis Cluster. Default: `{glm}:`. */
+  /** Prefix of every key; must hold a hash tag for Redis Cluster. Default: DEFAULT_KEY_PREFIX (`{glm}:`). */
   keyPrefix?: string;
   /** How long a record, its events and its index entry live after creation. Default: 604800 (7 days). */
   retentionSeconds?: number;
@@ -45,12 +44,18 @@ export interface GenerationEvent {
   data: GenerationRecord;
 }
 
+/** What a cancel request did: moved a queued record to canceled, flagged a running one, or nothing. */
+export type CancelOutcome = 'canceled' | 'requested' | 'unchanged';
+
 export interface GenerationPage {
   items: GenerationRecord[];
   nextCursor: string | null;
 }
 
 const STREAM_ID = /^(0|\$|\d+(-\d+)?)$/;
+
+/** Idle blocking-read connections kept for reuse; more concurrent readers open and close their own. */
+const MAX_IDLE_BLOCKING = 64;
 
 class LuaScript {
   readonly sha: string;
@@ -114,31 +119,27 @@ function decodeCursor(cursor: string): { score: string; id: string } {
   } catch {
     // fall through to the error below
   }
-  throw new InvalidInputError('cursor is not a cursor this API returned', 'cursor');
+  throw new InvalidInputError('cursor', 'not a cursor this API returned');
 }
 
 export class GenerationStore {
-  readonly keyPrefix: string;
+  readonly keys: RedisKeys;
   readonly retentionSeconds: number;
   private readonly maxEvents: number;
+  /** Connections for blocking stream reads, kept for the next read instead of opened per read. */
+  private readonly idleBlocking: Redis[] = [];
 
   constructor(
     private readonly redis: Redis,
     options: GenerationStoreOptions = {},
   ) {
-    this.keyPrefix = options.keyPrefix ?? '{glm}:';
+    this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
     this.retentionSeconds = options.retentionSeconds ?? 604_800;
     this.maxEvents = options.maxEventsPerGeneration ?? 1000;
   }
 
-  recordKey(id: string): string {
-    return `${this.keyPrefix}gen:${id}`;
-  }
-  eventsKey(id: string): string {
-    return `${this.keyPrefix}gen:${id}:events`;
-  }
-  tenantIndexKey(tenant: string): string {
-    return `${this.keyPrefix}tenant:${tenant}:gens`;
+  get keyPrefix(): string {
+    return this.keys.prefix;
   }
 
   private commonArgs(): (string | number)[] {
@@ -149,24 +150,51 @@ export class GenerationStore {
       now.getTime(),
       this.maxEvents,
       this.retentionSeconds,
+      this.keys.prefix,
     ];
   }
 
-  /** Stores a new record and its first event; throws GenerationExistsError if the id is taken. */
-  async create(record: GenerationRecord): Promise<void> {
+  /**
+   * Stores a new queued record and its first event, counts it among the tenant's
+   * unfinished generations and indexes it as awaiting its first job. Throws
+   * GenerationExistsError if the id is taken, TenantAtCapacityError when the tenant
+   * already has `maxUnfinished` unfinished generations (0: no cap).
+   */
+  async create(record: GenerationRecord, maxUnfinished = 0): Promise<void> {
     const createdMs = Date.parse(record.created_at);
-    if (Number.isNaN(createdMs))
-      throw new InvalidInputError('created_at must be an ISO timestamp', 'created_at');
-    const created = await scripts.create.run(
+    if (Number.isNaN(createdMs)) throw new InvalidInputError('created_at', 'must be an ISO timestamp');
+    const outcome = await scripts.create.run(
       this.redis,
-      [this.recordKey(record.id), this.eventsKey(record.id), this.tenantIndexKey(record.tenant)],
-      [...this.commonArgs(), JSON.stringify(record), createdMs, record.id],
+      [
+        this.keys.record(record.id),
+        this.keys.events(record.id),
+        this.keys.tenantIndex(record.tenant),
+        this.keys.tenantUnfinished(record.tenant),
+        this.keys.awaitingEnqueue,
+      ],
+      [...this.commonArgs(), JSON.stringify(record), createdMs, record.id, maxUnfinished],
     );
-    if (created === null) throw new GenerationExistsError(record.id);
+    if (outcome === 'exists') throw new GenerationExistsError(record.id);
+    if (outcome === 'full') throw new TenantAtCapacityError(maxUnfinished);
+  }
+
+  /** The tenant's unfinished generations (queued or running): one SCARD, whatever the backlog. */
+  async unfinishedCount(tenant: string): Promise<number> {
+    return this.redis.scard(this.keys.tenantUnfinished(tenant));
+  }
+
+  /** The generation's first job is on its queue: the reconciler need not look at it. */
+  async confirmEnqueued(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.awaitingEnqueue, id);
+  }
+
+  /** Ids stored before `createdBeforeMs` whose first job was never confirmed queued, oldest first. */
+  async awaitingEnqueue(createdBeforeMs: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.awaitingEnqueue, '-inf', createdBeforeMs, 'LIMIT', 0, limit);
   }
 
   async get(id: string): Promise<GenerationRecord | null> {
-    const json = await this.redis.get(this.recordKey(id));
+    const json = await this.redis.get(this.keys.record(id));
     return json === null ? null : parseRecord(json);
   }
 
@@ -179,8 +207,8 @@ export class GenerationStore {
     const cursor = options.cursor ? decodeCursor(options.cursor) : null;
     const reply = (await scripts.list.run(
       this.redis,
-      [this.tenantIndexKey(tenant)],
-      [`${this.keyPrefix}gen:`, cursor?.score ?? '+inf', cursor?.id ?? '', limit],
+      [this.keys.tenantIndex(tenant)],
+      [this.keys.recordPrefix, cursor?.score ?? '+inf', cursor?.id ?? '', limit],
     )) as string[];
     const items: GenerationRecord[] = [];
     let nextCursor: string | null = null;
@@ -206,7 +234,7 @@ export class GenerationStore {
   ): Promise<GenerationRecord | null> {
     const json = (await scripts.transition.run(
       this.redis,
-      [this.recordKey(id), this.eventsKey(id)],
+      [this.keys.record(id), this.keys.events(id)],
       [...this.commonArgs(), to, JSON.stringify(patch)],
     )) as string | null;
     return json === null ? null : parseRecord(json);
@@ -220,7 +248,7 @@ export class GenerationStore {
   ): Promise<GenerationRecord | null> {
     const json = (await scripts.update.run(
       this.redis,
-      [this.recordKey(id), this.eventsKey(id)],
+      [this.keys.record(id), this.keys.events(id)],
       [...this.commonArgs(), JSON.stringify(patch), eventType],
     )) as string | null;
     return json === null ? null : parseRecord(json);
@@ -231,27 +259,28 @@ export class GenerationStore {
    * decoding: cancel_requested is set; the worker stops within one model step and moves
    * the record to canceled. Terminal: returned unchanged. Null only when the id is unknown.
    */
-  async requestCancel(id: string): Promise<GenerationRecord | null> {
-    const json = (await scripts.cancel.run(
+  async requestCancel(id: string): Promise<{ outcome: CancelOutcome; record: GenerationRecord } | null> {
+    const reply = (await scripts.cancel.run(
       this.redis,
-      [this.recordKey(id), this.eventsKey(id)],
+      [this.keys.record(id), this.keys.events(id)],
       this.commonArgs(),
-    )) as string | null;
-    return json === null ? null : parseRecord(json);
+    )) as [CancelOutcome, string] | null;
+    return reply === null ? null : { outcome: reply[0], record: parseRecord(reply[1]) };
   }
 
   /**
    * Events after `afterId` (a stream entry id; '0' for all), oldest first, at most `count`.
    * With blockMs > 0 it waits that long for the first new event, on a connection of its
-   * own so that the shared connection is never blocked.
+   * own so that the shared connection is never blocked; connections are reused by later
+   * reads (up to MAX_IDLE_BLOCKING kept idle) rather than opened for each.
    */
   async readEvents(id: string, afterId = '0', blockMs = 0, count = 100): Promise<GenerationEvent[]> {
-    if (!STREAM_ID.test(afterId))
-      throw new InvalidInputError('Last-Event-ID is not an event id', 'Last-Event-ID');
-    const key = this.eventsKey(id);
+    if (!STREAM_ID.test(afterId)) throw new InvalidInputError('Last-Event-ID', 'not an event id');
+    const key = this.keys.events(id);
     let reply: [string, [string, string[]][]][] | null;
     if (blockMs > 0) {
-      const blocking = this.redis.duplicate();
+      const blocking = this.idleBlocking.pop() ?? this.redis.duplicate();
+      let reusable = false;
       try {
         reply = (await blocking.xread(
           'COUNT',
@@ -262,8 +291,11 @@ export class GenerationStore {
           key,
           afterId,
         )) as typeof reply;
+        reusable = true;
       } finally {
-        blocking.disconnect();
+        // A connection whose read failed may be in any state: it is dropped, not reused.
+        if (reusable && this.idleBlocking.length < MAX_IDLE_BLOCKING) this.idleBlocking.push(blocking);
+        else blocking.disconnect();
       }
     } else {
       reply = (await this.redis.xread('COUNT', count, 'STREAMS', key, afterId)) as typeof reply;
@@ -275,5 +307,10 @@ export class GenerationStore {
       const type = (values.get('type') ?? 'update') as GenerationEventType;
       return { id: entryId, type, data: parseRecord(values.get('data') ?? '{}') };
     });
+  }
+
+  /** Closes the connections kept for blocking reads; the shared connection is the caller's. */
+  close(): void {
+    for (const connection of this.idleBlocking.splice(0)) connection.disconnect();
   }
 }

@@ -3,6 +3,9 @@
  * of truth every process reads. Field names are snake_case because the API returns
  * them as they are (see the HTTP API document).
  */
+import type { OutputFormat } from './formats.ts';
+
+export type { OutputFormat };
 
 export const GENERATION_STATUSES = [
   'queued',
@@ -30,8 +33,6 @@ export const STATUS_RANK: Record<GenerationStatus, number> = {
   canceled: 3,
 };
 
-export type OutputFormat = 'png' | 'webp' | 'jpeg';
-
 export const WEBHOOK_EVENTS = [
   'generation.planned',
   'generation.succeeded',
@@ -57,7 +58,8 @@ export interface GenerationInput {
   source_generation_id?: string;
 }
 
-export type ProgressStage = 'queued' | 'planning' | 'decoding' | 'uploading';
+export const PROGRESS_STAGES = ['queued', 'planning', 'decoding', 'uploading'] as const;
+export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
 export interface GenerationProgress {
   stage: ProgressStage;
@@ -105,4 +107,6 @@ export interface GenerationRecord {
   metadata?: Record<string, unknown>;
   /** Set when a client asked to cancel; workers check it between model steps. */
   cancel_requested?: boolean;
+  /** BullMQ priority of the tenant at submit time (1 runs first), so a job queued again keeps it. */
+  priority?: number;
 }

@@ -1,8 +1,8 @@
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { Queue, Worker } from 'bullmq';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getMetrics, registerQueueMetrics, ServiceMetrics } from './metrics.ts';
-import { type RedisServerHandle, startRedisServer } from './testing/redis-server.ts';
+import { registerQueueMetrics, ServiceMetrics } from './metrics.ts';
 
 function sample(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -10,7 +10,7 @@ function sample(text: string, series: string): number | undefined {
 }
 
 describe('ServiceMetrics', () => {
-  it('records stages, terminal statuses, rates and webhook outcomes under fixed label names', async () => {
+  it('records stages, terminal statuses and rates under fixed label names', async () => {
     const metrics = new ServiceMetrics({ collectDefaults: false });
     metrics.observeStage('plan', 0.2);
     metrics.observeStage('plan', 3);
@@ -20,7 +20,6 @@ describe('ServiceMetrics', () => {
     metrics.countGeneration('failed', 'timeout');
     metrics.observePlannerTokensPerSecond(120);
     metrics.observeDecoderStepsPerSecond(Number.NaN);
-    metrics.countWebhookDelivery('retrying');
     const { body, contentType } = await metrics.scrape();
     expect(contentType).toContain('text/plain');
     expect(sample(body, 'glm_stage_duration_seconds_count{stage="plan"}')).toBe(2);
@@ -30,12 +29,7 @@ describe('ServiceMetrics', () => {
     expect(sample(body, 'glm_generations_total{status="failed",code="timeout"}')).toBe(2);
     expect(sample(body, 'glm_planner_tokens_per_second_sum')).toBe(120);
     expect(sample(body, 'glm_decoder_steps_per_second_count')).toBe(0);
-    expect(sample(body, 'glm_webhook_deliveries_total{outcome="retrying"}')).toBe(1);
     expect(body).not.toContain('process_cpu');
-  });
-
-  it('keeps one registry per process', () => {
-    expect(getMetrics({ service: 'api' })).toBe(getMetrics());
   });
 });
 

@@ -15,10 +15,6 @@ export type Stage = (typeof STAGES)[number];
 
 export type TerminalStatus = 'succeeded' | 'failed' | 'canceled';
 
-/** Webhook delivery outcomes: `retrying` is a failed attempt that will be tried again. */
-export const WEBHOOK_OUTCOMES = ['delivered', 'retrying', 'failed', 'blocked'] as const;
-export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
-
 /** The BullMQ states the queue-depth gauge reports; these are the states that still owe work. */
 export const QUEUE_STATES = ['waiting', 'prioritized', 'delayed', 'active'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
@@ -43,8 +39,6 @@ export class ServiceMetrics {
   private readonly generations: Counter<'status' | 'code'>;
   private readonly plannerTokensPerSecond: Histogram;
   private readonly decoderStepsPerSecond: Histogram;
-  private readonly webhookDeliveries: Counter<'outcome'>;
-  private readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -76,24 +70,6 @@ export class ServiceMetrics {
       buckets: RATE_BUCKETS,
       registers,
     });
-    this.webhookDeliveries = new Counter({
-      name: `${METRIC_PREFIX}webhook_deliveries_total`,
-      help: 'Webhook delivery attempts by outcome.',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.httpRequests = new Histogram({
-      name: `${METRIC_PREFIX}http_request_duration_seconds`,
-      help: 'HTTP requests served, by method, route template and status code.',
-      labelNames: ['method', 'route', 'status'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-  }
-
-  /** `route` is the route's template (`/v1/generations/:id`), never the raw URL, to bound the series. */
-  observeHttpRequest(method: string, route: string, status: number, seconds: number): void {
-    this.httpRequests.observe({ method, route, status: String(status) }, seconds);
   }
 
   observeStage(stage: Stage, seconds: number): void {
@@ -122,25 +98,10 @@ export class ServiceMetrics {
     if (Number.isFinite(stepsPerSecond)) this.decoderStepsPerSecond.observe(stepsPerSecond);
   }
 
-  countWebhookDelivery(outcome: WebhookOutcome): void {
-    this.webhookDeliveries.inc({ outcome });
-  }
-
   /** The exposition text and its content type, for an HTTP /metrics handler. */
   async scrape(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-let processMetrics: ServiceMetrics | undefined;
-
-/**
- * The process-wide metrics: created on first call with these options; later calls
- * return the same instance (Node's default metrics may only be collected once per registry).
- */
-export function getMetrics(options?: MetricsOptions): ServiceMetrics {
-  processMetrics ??= new ServiceMetrics(options);
-  return processMetrics;
 }
 
 /** What registerQueueMetrics needs from a BullMQ Queue: a Queue itself fits. */

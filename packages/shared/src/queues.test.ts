@@ -1,3 +1,4 @@
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,6 @@ import {
   workerSettingsFromEnv,
 } from './queues.ts';
 import { closeRedis, createRedis } from './redis.ts';
-import { type RedisServerHandle, startRedisServer } from './testing/redis-server.ts';
 
 let server: RedisServerHandle;
 let redis: Redis;

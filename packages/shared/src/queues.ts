@@ -5,6 +5,7 @@
 import { type ConnectionOptions, type JobsOptions, type Processor, Queue, Worker } from 'bullmq';
 import { z } from 'zod';
 import type { CommonEnv, WorkerEnv } from './env.ts';
+import { tokenGridSchema } from './tokens.ts';
 
 export const planJobDataSchema = z.object({
   generationId: z.string().min(1),
@@ -17,12 +18,8 @@ export type PlanJobData = z.infer<typeof planJobDataSchema>;
 export const decodeJobDataSchema = z.object({
   generationId: z.string().min(1),
   tenant: z.string().min(1),
-  /** The planner's semantic tokens, row-major, rows × cols of them. */
-  main: z.object({
-    rows: z.number().int().positive(),
-    cols: z.number().int().positive(),
-    tokens: z.array(z.number().int()),
-  }),
+  /** The planner's main grid of semantic tokens. */
+  main: tokenGridSchema,
   trace: z.record(z.string(), z.string()).optional(),
 });
 export type DecodeJobData = z.infer<typeof decodeJobDataSchema>;

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ServiceUnavailableError } from './errors.ts';
 import { ObjectStore, outputKey, previewKey, tokensKey } from './storage.ts';
-import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from './testing/s3-server.ts';
 
 let s3: S3ServerHandle;
 let store: ObjectStore;

@@ -20,6 +20,7 @@ import pRetry from 'p-retry';
 import './aws-sdk-env.ts';
 import type { CommonEnv } from './env.ts';
 import { NotFoundError, ServiceUnavailableError } from './errors.ts';
+import { FILE_EXTENSIONS, type OutputFormat } from './formats.ts';
 
 export interface ObjectStoreConfig {
   /** Endpoint URL; unset means AWS S3 itself. */
@@ -69,8 +70,8 @@ export const GENERATIONS_PREFIX = 'generations/';
 export function generationPrefix(tenant: string, id: string): string {
   return `${GENERATIONS_PREFIX}${tenant}/${id}/`;
 }
-export function outputKey(tenant: string, id: string, index: number, ext: string): string {
-  return `${generationPrefix(tenant, id)}${index}.${ext}`;
+export function outputKey(tenant: string, id: string, index: number, format: OutputFormat): string {
+  return `${generationPrefix(tenant, id)}${index}.${FILE_EXTENSIONS[format]}`;
 }
 export function previewKey(tenant: string, id: string): string {
   return `${generationPrefix(tenant, id)}preview.png`;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { ApiKeyEntry } from '@glm-image/shared/env';
 import { UnauthorizedError } from '@glm-image/shared/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ApiKeyEntry } from '../env.ts';
 
 /** Who is calling: resolved from the bearer key on every /v1 request. */
 export interface Principal {
@@ -84,6 +84,9 @@ export function canSee(principal: Principal, tenant: string): boolean {
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 async function authPlugin(app: FastifyInstance, options: { keys: KeyRegistry }): Promise<void> {
+  if (options.keys.size === 0) {
+    app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
+  }
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     const match = BEARER.exec(request.headers.authorization ?? '');

@@ -2,10 +2,8 @@ import {
   AppError,
   InvalidInputError,
   NotFoundError,
-  PayloadTooLargeError,
   RateLimitedError,
   ServiceUnavailableError,
-  UnsupportedMediaTypeError,
 } from '@glm-image/shared/errors';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -14,8 +12,41 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 /**
  * One error handler for the whole app: every error leaves as
  * `{ error: { code, message } }`. What a client sent never becomes a 500, and a 5xx
- * message never carries internals (those go to the log only).
+ * message never carries internals (those go to the log only). Errors carry codes, not
+ * statuses: the status of each code is decided here, at the HTTP edge.
  */
+
+export class PayloadTooLargeError extends AppError {
+  constructor(message = 'Request body too large') {
+    super('payload_too_large', message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message = 'Content-Type must be application/json') {
+    super('unsupported_media_type', message);
+  }
+}
+
+/** The HTTP status of each error code; a code not listed is a server error. */
+export const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
+  invalid_input: 400,
+  unsupported: 400,
+  unauthorized: 401,
+  not_found: 404,
+  idempotency_conflict: 409,
+  generation_exists: 409,
+  source_not_renderable: 409,
+  canceled: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
+  service_unavailable: 503,
+};
+
+export function httpStatusOf(error: AppError): number {
+  return HTTP_STATUS_OF_CODE[error.code] ?? 500;
+}
 
 interface ValidationIssue {
   instancePath: string;
@@ -31,16 +62,16 @@ function describeValidation(
 ): InvalidInputError {
   const issue = issues[0];
   const where = context === 'querystring' ? 'query' : (context ?? 'body');
-  if (!issue) return new InvalidInputError(`${where}: invalid`);
+  if (!issue) return new InvalidInputError(where, 'invalid');
   const pathParts = issue.instancePath.split('/').filter(Boolean);
   const unknownKeys =
     issue.keyword === 'unrecognized_keys' ? (issue.params?.['keys'] as string[] | undefined) : undefined;
   if (unknownKeys && unknownKeys.length > 0) {
     const field = [...pathParts, unknownKeys[0]].join('.');
-    return new InvalidInputError(`${field}: unknown field`, field);
+    return new InvalidInputError(field, 'unknown field');
   }
   const field = pathParts.length > 0 ? pathParts.join('.') : where;
-  return new InvalidInputError(`${field}: ${issue.message ?? 'invalid'}`, field);
+  return new InvalidInputError(field, issue.message ?? 'invalid');
 }
 
 /** Connection-level failures of Redis or the object store: the client should retry later. */
@@ -65,9 +96,9 @@ export function toAppError(error: FastifyError | Error): AppError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError();
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new InvalidInputError('body: must not be empty when Content-Type is application/json', 'body');
+      return new InvalidInputError('body', 'must not be empty when Content-Type is application/json');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new InvalidInputError('body: not valid JSON', 'body');
+      return new InvalidInputError('body', 'not valid JSON');
   }
   const status = fastifyError.statusCode ?? 500;
   if (status === 413) return new PayloadTooLargeError();
@@ -77,27 +108,29 @@ export function toAppError(error: FastifyError | Error): AppError {
   if (status >= 400 && status < 500) {
     // JSON syntax errors and other malformed requests rejected by Fastify itself.
     const message = error instanceof SyntaxError ? 'body: not valid JSON' : `request: ${error.message}`;
-    return new AppError('invalid_input', message, 400);
+    return new AppError('invalid_input', message);
   }
   if (isDependencyFailure(error)) return new ServiceUnavailableError();
-  return new AppError('internal_error', 'Internal server error', 500);
+  return new AppError('internal_error', 'Internal server error');
 }
 
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   if (error instanceof RateLimitedError && !reply.hasHeader('retry-after')) {
     reply.header('retry-after', String(error.retryAfterSeconds));
   }
-  if (error.httpStatus === 401) reply.header('www-authenticate', 'Bearer');
-  return reply.code(error.httpStatus).type('application/json; charset=utf-8').send(error.toJSON());
+  const status = httpStatusOf(error);
+  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(error);
-    if (appError.httpStatus >= 500) {
+    const status = httpStatusOf(appError);
+    if (status >= 500) {
       request.log.error({ err: error }, 'request failed');
     } else {
-      request.log.info({ code: appError.code, status: appError.httpStatus }, appError.message);
+      request.log.info({ code: appError.code, status }, appError.message);
     }
     return sendError(reply, appError);
   });

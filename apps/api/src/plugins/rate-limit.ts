@@ -14,7 +14,8 @@ import { DEFAULT_TENANT_LIMITS } from './auth.ts';
  */
 export interface RateLimitOptions {
   redis: Redis;
-  keyPrefix: string;
+  /** Where the counters live (RedisKeys.rateLimitNamespace). */
+  namespace: string;
   /** The window `rate_per_minute` applies to. Default: 60000 ms; tests shorten it. */
   windowMs?: number;
 }
@@ -29,7 +30,7 @@ function isRead(request: FastifyRequest): boolean {
 async function rateLimitPlugin(app: FastifyInstance, options: RateLimitOptions): Promise<void> {
   await app.register(rateLimit, {
     redis: options.redis,
-    nameSpace: `${options.keyPrefix}api:rate:`,
+    nameSpace: options.namespace,
     timeWindow: options.windowMs ?? 60_000,
     // Reads (polling a generation, following its events) are cheap and expected to be
     // frequent: they count apart from writes, with READ_BUDGET_FACTOR times the budget.

@@ -3,11 +3,9 @@ import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
+import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
-import type { GenerationService } from '../services/generation-service.ts';
-import { baseUrlOf, toGenerationView } from '../services/generation-view.ts';
 
 /**
  * Server-Sent Events of one generation, read from its Redis event stream, so any API
@@ -44,10 +42,7 @@ const EventsQuery = z.object({
     .describe('Same as the Last-Event-ID header, for clients that cannot set headers.'),
 });
 
-export const generationEventRoutes: FastifyPluginAsyncZod<{
-  context: ApiContext;
-  service: GenerationService;
-}> = async (app, { context, service }) => {
+export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
     for (const close of open) close();
@@ -88,18 +83,17 @@ export const generationEventRoutes: FastifyPluginAsyncZod<{
     },
     async (request, reply) => {
       const { id } = request.params;
-      const record = await service.find(principalOf(request), id);
+      const record = await app.reads.find(principalOf(request), id);
       const sse = reply.sse;
       // The header itself rather than sse.lastEventId, which reads an empty header as none:
       // an empty id is malformed here and answers 400 like any other.
       const header = request.headers['last-event-id'];
       let cursor = (Array.isArray(header) ? header[0] : header) ?? request.query.last_event_id ?? '0';
       const baseUrl = baseUrlOf(request);
-      const present = (event: GenerationEvent) =>
-        toGenerationView(event.data, { baseUrl, objects: context.objects });
+      const present = (event: GenerationEvent) => app.presenter.view(event.data, baseUrl);
 
       // A malformed id fails here, before anything is streamed, as a 400.
-      let events = await context.store.readEvents(id, cursor, 0);
+      let events = await app.store.readEvents(id, cursor, 0);
       if (events.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
       if (!sse.isConnected) return; // gone during the read
 
@@ -138,7 +132,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod<{
             await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS - sinceProgress));
           }
           if (!sse.isConnected) break;
-          events = await context.store.readEvents(id, cursor, READ_BLOCK_MS);
+          events = await app.store.readEvents(id, cursor, READ_BLOCK_MS);
         }
       } catch (error) {
         // Headers are gone already; all that is left is to log, and returning ends the

@@ -1,18 +1,17 @@
 import { NotFoundError } from '@glm-image/shared/errors';
+import type { ObjectStore } from '@glm-image/shared/storage';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { errorResponses, GenerationIdParams, OutputParams } from '../schemas/generation.ts';
-import type { GenerationService } from '../services/generation-service.ts';
 
 /**
  * Streams a generation's images from the object store through the API, so clients get
  * them even when the bucket is not reachable from outside.
  */
 
-async function streamObject(context: ApiContext, reply: FastifyReply, key: string) {
-  const object = await context.objects.get(key);
+async function streamObject(objects: ObjectStore, reply: FastifyReply, key: string) {
+  const object = await objects.get(key);
   reply.header('content-type', object.contentType);
   if (object.contentLength > 0) reply.header('content-length', object.contentLength);
   // Keys never change content: an output is written once under its own key.
@@ -20,10 +19,7 @@ async function streamObject(context: ApiContext, reply: FastifyReply, key: strin
   return reply.send(object.body);
 }
 
-export const generationFileRoutes: FastifyPluginAsyncZod<{
-  context: ApiContext;
-  service: GenerationService;
-}> = async (app, { context, service }) => {
+export const generationFileRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/v1/generations/:id/outputs/:index',
     {
@@ -36,10 +32,10 @@ export const generationFileRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const record = await service.find(principalOf(request), request.params.id);
+      const record = await app.reads.find(principalOf(request), request.params.id);
       const output = record.outputs[request.params.index];
       if (!output) throw new NotFoundError(`Generation ${record.id} has no output ${request.params.index}`);
-      return streamObject(context, reply, output.key);
+      return streamObject(app.objects, reply, output.key);
     },
   );
 
@@ -55,9 +51,9 @@ export const generationFileRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const record = await service.find(principalOf(request), request.params.id);
+      const record = await app.reads.find(principalOf(request), request.params.id);
       if (!record.preview) throw new NotFoundError(`Generation ${record.id} has no preview yet`);
-      return streamObject(context, reply, record.preview.key);
+      return streamObject(app.objects, reply, record.preview.key);
     },
   );
 };

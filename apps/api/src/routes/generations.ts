@@ -1,8 +1,8 @@
 import { isTerminal } from '@glm-image/shared/generation';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
+import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
 import {
   CreateGenerationBody,
   errorResponses,
@@ -11,10 +11,7 @@ import {
   GenerationView,
   ListGenerationsQuery,
 } from '../schemas/generation.ts';
-import type { GenerationService } from '../services/generation-service.ts';
-import { generationPath } from '../services/generation-view.ts';
 import { parsePreferWait } from '../services/prefer.ts';
-import { presentGeneration } from './present.ts';
 
 /** Submit, read, list and cancel generations. */
 
@@ -31,10 +28,7 @@ const SubmitHeaders = z.looseObject({
 
 const security = [{ bearerAuth: [] }];
 
-export const generationRoutes: FastifyPluginAsyncZod<{
-  context: ApiContext;
-  service: GenerationService;
-}> = async (app, { context, service }) => {
+export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
@@ -57,7 +51,7 @@ export const generationRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       const principal = principalOf(request);
       const wait = parsePreferWait(request.headers.prefer);
-      const { record, created } = await service.submit(
+      const { record, created } = await app.admission.submit(
         principal,
         request.body,
         request.headers['idempotency-key'],
@@ -68,13 +62,13 @@ export const generationRoutes: FastifyPluginAsyncZod<{
         if (!isTerminal(record.status)) {
           const aborted = new AbortController();
           reply.raw.once('close', () => aborted.abort());
-          current = (await service.waitForEnd(record.id, wait, aborted.signal)) ?? record;
+          current = (await app.reads.waitForEnd(record.id, wait, aborted.signal)) ?? record;
         }
       }
       if (!created) reply.header('idempotent-replayed', 'true');
       reply.header('location', generationPath(record.id));
       const finished = isTerminal(current.status) && (wait !== null || !created);
-      return reply.code(finished ? 200 : 202).send(await presentGeneration(context, request, current));
+      return reply.code(finished ? 200 : 202).send(await app.presenter.present(current, baseUrlOf(request)));
     },
   );
 
@@ -91,12 +85,14 @@ export const generationRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       const principal = principalOf(request);
-      const page = await context.store.listByTenant(principal.tenant, {
+      const page = await app.store.listByTenant(principal.tenant, {
         limit: request.query.limit,
         cursor: request.query.cursor ?? null,
       });
       const items = await Promise.all(
-        page.items.map((record) => presentGeneration(context, request, record, { withQueuePosition: false })),
+        page.items.map((record) =>
+          app.presenter.present(record, baseUrlOf(request), { withQueuePosition: false }),
+        ),
       );
       return { items, next_cursor: page.nextCursor };
     },
@@ -114,8 +110,8 @@ export const generationRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request) => {
-      const record = await service.find(principalOf(request), request.params.id);
-      return presentGeneration(context, request, record);
+      const record = await app.reads.find(principalOf(request), request.params.id);
+      return app.presenter.present(record, baseUrlOf(request));
     },
   );
 
@@ -134,8 +130,8 @@ export const generationRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request) => {
-      const record = await service.cancel(principalOf(request), request.params.id);
-      return presentGeneration(context, request, record);
+      const record = await app.cancellation.cancel(principalOf(request), request.params.id);
+      return app.presenter.present(record, baseUrlOf(request));
     },
   );
 };

@@ -1,7 +1,6 @@
 import { ServiceUnavailableError } from '@glm-image/shared/errors';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiContext } from '../context.ts';
 import { errorResponses } from '../schemas/generation.ts';
 
 /** Probes for orchestrators and the Prometheus scrape; none of them needs a key. */
@@ -19,7 +18,7 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export const healthRoutes: FastifyPluginAsyncZod<{ context: ApiContext }> = async (app, { context }) => {
+export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/healthz',
     {
@@ -43,8 +42,8 @@ export const healthRoutes: FastifyPluginAsyncZod<{ context: ApiContext }> = asyn
     },
     async (request) => {
       const checks = [
-        ['redis', withTimeout(context.redis.ping(), 'Redis')],
-        ['object store', withTimeout(context.objects.ping(), 'Object store')],
+        ['redis', withTimeout(app.redis.ping(), 'Redis')],
+        ['object store', withTimeout(app.objects.ping(), 'Object store')],
       ] as const;
       const results = await Promise.allSettled(checks.map(([, check]) => check));
       const down = checks.filter((_, i) => results[i]?.status === 'rejected').map(([name]) => name);
@@ -60,7 +59,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ context: ApiContext }> = asyn
     '/metrics',
     { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
     async (_request, reply) => {
-      const { contentType, body } = await context.metrics.scrape();
+      const { contentType, body } = await app.metrics.scrape();
       return reply.type(contentType).send(body);
     },
   );

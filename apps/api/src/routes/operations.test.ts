@@ -1,4 +1,5 @@
 import { tokensKey } from '@glm-image/shared/storage';
+import { encodeStoredPlan } from '@glm-image/shared/tokens';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiStack, startApiStack } from '../testing/api-stack.ts';
 
@@ -90,9 +91,13 @@ describe('POST /v1/generations/{id}/renders', () => {
     const id: string = created.json().id;
     await stack.context.planQueue.remove(id);
     const tokens = Array.from({ length: 16 * 32 }, (_, i) => i % 97);
+    // The stored plan, as the planner writes it.
     await stack.context.objects.put(
       tokensKey('acme', id),
-      JSON.stringify({ rows: 32, cols: 16, tokens }),
+      encodeStoredPlan({
+        preview: { rows: 2, cols: 1, tokens: [1, 2] },
+        main: { rows: 32, cols: 16, tokens },
+      }),
       'application/json',
     );
     return id;

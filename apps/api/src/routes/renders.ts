@@ -1,22 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { ApiContext } from '../context.ts';
 import { principalOf } from '../plugins/auth.ts';
+import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
 import {
   CreateRenderBody,
   errorResponses,
   GenerationIdParams,
   GenerationView,
 } from '../schemas/generation.ts';
-import type { GenerationService } from '../services/generation-service.ts';
-import { generationPath } from '../services/generation-view.ts';
-import { RenderService } from '../services/render-service.ts';
-import { presentGeneration } from './present.ts';
 
-export const renderRoutes: FastifyPluginAsyncZod<{
-  context: ApiContext;
-  service: GenerationService;
-}> = async (app, { context, service }) => {
-  const renders = new RenderService(context, service);
+export const renderRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/renders',
     {
@@ -35,9 +27,9 @@ export const renderRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const record = await renders.render(principalOf(request), request.params.id, request.body ?? {});
+      const record = await app.renders.render(principalOf(request), request.params.id, request.body ?? {});
       reply.header('location', generationPath(record.id));
-      return reply.code(202).send(await presentGeneration(context, request, record));
+      return reply.code(202).send(await app.presenter.present(record, baseUrlOf(request)));
     },
   );
 };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { IdempotencyConflictError, InvalidInputError } from '@glm-image/shared/errors';
+import type { RedisKeys } from '@glm-image/shared/keys';
 import type { Redis } from 'ioredis';
 
 /**
@@ -37,21 +38,18 @@ export function hashBody(body: unknown): string {
 export class IdempotencyKeys {
   constructor(
     private readonly redis: Redis,
-    private readonly keyPrefix: string,
+    private readonly keys: RedisKeys,
   ) {}
 
   static validateKey(key: string): string {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key)) {
-      throw new InvalidInputError(
-        `Idempotency-Key: must be 1..${MAX_KEY_LENGTH} visible ASCII characters`,
-        'Idempotency-Key',
-      );
+      throw new InvalidInputError('Idempotency-Key', `must be 1..${MAX_KEY_LENGTH} visible ASCII characters`);
     }
     return key;
   }
 
   private redisKey(scope: string, key: string): string {
-    return `${this.keyPrefix}api:idem:${scope}:${createHash('sha256').update(key).digest('hex')}`;
+    return this.keys.idempotency(scope, createHash('sha256').update(key).digest('hex'));
   }
 
   /**

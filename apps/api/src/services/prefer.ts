@@ -15,7 +15,7 @@ export function parsePreferWait(header: string | string[] | undefined): number |
     if (name?.toLowerCase() !== 'wait') continue;
     const seconds = Number(value);
     if (!value || !Number.isInteger(seconds) || seconds < 0) {
-      throw new InvalidInputError('Prefer: wait must be a whole number of seconds', 'Prefer');
+      throw new InvalidInputError('Prefer', 'wait must be a whole number of seconds');
     }
     return Math.min(seconds, MAX_WAIT_SECONDS);
   }

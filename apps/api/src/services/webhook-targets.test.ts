@@ -1,6 +1,6 @@
 import { InvalidInputError } from '@glm-image/shared/errors';
-import { parseWebhookAllowList, SsrfGuard } from '@glm-image/shared/webhooks/ssrf-guard';
 import { describe, expect, it } from 'vitest';
+import { parseWebhookAllowList, SsrfGuard } from '../webhooks/ssrf-guard.ts';
 import { WebhookTargetCheck } from './webhook-targets.ts';
 
 /** The submit-time check alone: what it refuses, and what it leaves to delivery time. */

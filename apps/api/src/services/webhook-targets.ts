@@ -1,6 +1,6 @@
 import { InvalidInputError } from '@glm-image/shared/errors';
-import { WebhookError } from '@glm-image/shared/webhooks/errors';
-import type { SsrfGuard } from '@glm-image/shared/webhooks/ssrf-guard';
+import { WebhookError } from '../webhooks/errors.ts';
+import type { SsrfGuard } from '../webhooks/ssrf-guard.ts';
 
 /**
  * Refuses webhook targets when a generation is submitted, so a client learns at once
@@ -37,7 +37,7 @@ export class WebhookTargetCheck {
     const problem = await Promise.race([checked, timedOut]);
     clearTimeout(timer);
     if (problem instanceof WebhookError && problem.permanent) {
-      throw new InvalidInputError(`webhook.url: ${problem.message}`, 'webhook.url');
+      throw new InvalidInputError('webhook.url', problem.message);
     }
   }
 }

@@ -2,13 +2,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack/reference-manifest';
-import { parseApiEnv } from '@glm-image/shared/env';
 import type { GenerationRecord } from '@glm-image/shared/generation';
-import { type RedisServerHandle, startRedisServer } from '@glm-image/shared/testing/redis-server';
-import { type S3ServerHandle, startS3Server } from '@glm-image/shared/testing/s3-server';
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
+import { type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.ts';
-import { type ApiContext, createApiContext } from '../context.ts';
+import { parseApiEnv } from '../env.ts';
 import { sha256Hex } from '../plugins/auth.ts';
 import { type TableResolver, TEST_WEBHOOK_HOSTS, tableResolver } from './table-resolver.ts';
 
@@ -28,9 +27,21 @@ export const KEYS = {
   dev: 'test-key-dev-0123456789abc',
 } as const;
 
+/** The app's decorators under the names tests reach for. */
+export interface ApiStackContext {
+  env: FastifyInstance['env'];
+  redis: FastifyInstance['redis'];
+  store: FastifyInstance['store'];
+  lifecycle: FastifyInstance['lifecycle'];
+  planQueue: FastifyInstance['queues']['plan'];
+  decodeQueue: FastifyInstance['queues']['decode'];
+  objects: FastifyInstance['objects'];
+  metrics: FastifyInstance['metrics'];
+}
+
 export interface ApiStack {
   app: FastifyInstance;
-  context: ApiContext;
+  context: ApiStackContext;
   redis: RedisServerHandle;
   s3: S3ServerHandle;
   /** The resolver the submit-time webhook check used; `lookups` lists the names it was asked for. */
@@ -67,11 +78,21 @@ export async function startApiStack(
     ...options.env,
   });
   const dns = options.dns ?? tableResolver(TEST_WEBHOOK_HOSTS);
-  const context = await createApiContext(env, { webhookResolver: dns });
-  const app = await buildApp(
-    context,
-    options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs },
-  );
+  const app = await buildApp({
+    env,
+    webhookResolver: dns,
+    ...(options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs }),
+  });
+  const context: ApiStackContext = {
+    env: app.env,
+    redis: app.redis,
+    store: app.store,
+    lifecycle: app.lifecycle,
+    planQueue: app.queues.plan,
+    decodeQueue: app.queues.decode,
+    objects: app.objects,
+    metrics: app.metrics,
+  };
   const stack: ApiStack = {
     app,
     context,
@@ -87,7 +108,6 @@ export async function startApiStack(
     },
     async close() {
       await app.close();
-      await context.close();
       await s3.stop();
       await redis.stop();
       await rm(packDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import type { ResolvedAddress, WebhookResolver } from '@glm-image/shared/webhooks/ssrf-guard';
+import type { ResolvedAddress, WebhookResolver } from '../webhooks/ssrf-guard.ts';
 
 /**
  * A webhook resolver that answers from a table instead of DNS, so API tests never send

@@ -1,5 +1,5 @@
 import type { InferenceSession } from 'onnxruntime-node';
-import { ModelRuntimeError } from '../errors.ts';
+import { ModelError } from '../errors.ts';
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
 import { FlowMatchEulerScheduler } from './flow-match-euler-scheduler.ts';
 import { gaussianNoise } from './gaussian-noise.ts';
@@ -139,6 +139,6 @@ async function runModel(
   try {
     return await session.run(feeds);
   } catch (cause) {
-    throw new ModelRuntimeError(`${role} failed: ${(cause as Error).message}`, { cause });
+    throw new ModelError(`${role} failed: ${(cause as Error).message}`, { cause });
   }
 }

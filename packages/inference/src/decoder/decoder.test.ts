@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceCanceledError, InvalidInputError } from '../errors.ts';
+import { CanceledError, InvalidInputError } from '../errors.ts';
 import { Decoder } from './decoder.ts';
 import {
   buildTestPacks,
@@ -134,7 +134,7 @@ describe('Decoder with the reference pack', () => {
         if (step === 3) controller.abort();
       },
     });
-    await expect(rendering).rejects.toBeInstanceOf(InferenceCanceledError);
+    await expect(rendering).rejects.toBeInstanceOf(CanceledError);
     expect(seen).toEqual([1, 2, 3]);
     const after = await decoder.render(request512({ steps: 2 }));
     expect(after.steps).toBe(2);
@@ -144,7 +144,7 @@ describe('Decoder with the reference pack', () => {
     const seen: number[] = [];
     await expect(
       decoder.render(request512(), { signal: AbortSignal.abort(), onStep: (s) => seen.push(s) }),
-    ).rejects.toBeInstanceOf(InferenceCanceledError);
+    ).rejects.toBeInstanceOf(CanceledError);
     expect(seen).toEqual([]);
   });
 

@@ -32,7 +32,7 @@ export class Decoder {
 
   /**
    * Renders one image. Rejects with InvalidInputError before any model runs when the
-   * request does not fit the pack, with InferenceCanceledError when `signal` aborts
+   * request does not fit the pack, with CanceledError when `signal` aborts
    * (decoding stops at the next step boundary; no step is reported after the abort).
    */
   async render(req: RenderRequest, opts: RenderOptions = {}): Promise<RenderResult> {

@@ -1,11 +1,8 @@
+import { CONTENT_TYPES } from '@glm-image/shared/formats';
 import sharp from 'sharp';
 import type { ImageFormat } from './render-request.ts';
 
-export const CONTENT_TYPES: Readonly<Record<ImageFormat, string>> = {
-  png: 'image/png',
-  webp: 'image/webp',
-  jpeg: 'image/jpeg',
-};
+export { CONTENT_TYPES };
 
 /**
  * Planar float RGB ([3, H, W], values in `range`) to interleaved 8-bit RGB, rounding

@@ -1,5 +1,5 @@
 import { type InferenceSession, Tensor } from 'onnxruntime-node';
-import { ModelRuntimeError } from '../errors.ts';
+import { ModelError } from '../errors.ts';
 
 /**
  * Builds a tensor for input `name` in whatever element type the graph declares, so
@@ -34,7 +34,7 @@ export function inputTensor(
         dims,
       );
     default:
-      throw new ModelRuntimeError(`input "${name}" has element type ${type}, which the runtime cannot feed`);
+      throw new ModelError(`input "${name}" has element type ${type}, which the runtime cannot feed`);
   }
 }
 
@@ -52,10 +52,10 @@ export function floatOutput(
 ): Float32Array {
   const value = outputs[name];
   if (!value || !(value instanceof Tensor) || !(value.data instanceof Float32Array)) {
-    throw new ModelRuntimeError(`model output "${name}" is missing or not float32`);
+    throw new ModelError(`model output "${name}" is missing or not float32`);
   }
   if (value.data.length !== expectedLength) {
-    throw new ModelRuntimeError(
+    throw new ModelError(
       `model output "${name}" has ${value.data.length} values, expected ${expectedLength}`,
     );
   }

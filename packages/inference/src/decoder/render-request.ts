@@ -1,10 +1,11 @@
 /** What the decoder is asked to render, and what it gives back. */
 
+import type { OutputFormat } from '@glm-image/shared/formats';
 import type { TokenGrid } from '../planner/token-grid.ts';
 
 export type { TokenGrid };
 
-export type ImageFormat = 'png' | 'webp' | 'jpeg';
+export type ImageFormat = OutputFormat;
 
 export interface RenderRequest {
   /** The glyph source: only its quoted spans reach the decoder. */
@@ -37,7 +38,7 @@ export interface RenderResult {
 }
 
 export interface RenderOptions {
-  /** Aborting stops decoding between denoiser steps; render rejects with InferenceCanceledError. */
+  /** Aborting stops decoding between denoiser steps; render rejects with CanceledError. */
   signal?: AbortSignal;
   /** Called after each finished denoiser step with (step, total), step counting from 1. */
   onStep?: (step: number, total: number) => void;

@@ -1,5 +1,5 @@
 import { InferenceSession } from 'onnxruntime-node';
-import { ModelRuntimeError } from '../errors.ts';
+import { ModelError } from '../errors.ts';
 
 /** Where and how ONNX models run. */
 export interface ExecutionOptions {
@@ -31,11 +31,11 @@ export function sessionOptionsFor(
   return sessionOptions;
 }
 
-/** Opens one ONNX model; a failure (missing CUDA, corrupt graph) becomes a ModelRuntimeError naming the file. */
+/** Opens one ONNX model; a failure (missing CUDA, corrupt graph) becomes a ModelError naming the file. */
 export async function openSession(path: string, options?: ExecutionOptions): Promise<InferenceSession> {
   try {
     return await InferenceSession.create(path, sessionOptionsFor(options));
   } catch (cause) {
-    throw new ModelRuntimeError(`cannot open ${path}: ${(cause as Error).message}`, { cause });
+    throw new ModelError(`cannot open ${path}: ${(cause as Error).message}`, { cause });
   }
 }

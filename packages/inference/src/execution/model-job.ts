@@ -13,7 +13,7 @@ export interface ModelJobContext {
   progress(data: unknown, force?: boolean): void;
   /** True once the caller aborted; the job should stop at its next step boundary. */
   readonly canceled: boolean;
-  /** Throws InferenceCanceledError when the caller aborted. Call it between model steps. */
+  /** Throws CanceledError when the caller aborted. Call it between model steps. */
   throwIfCanceled(): void;
 }
 

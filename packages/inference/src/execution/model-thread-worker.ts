@@ -5,7 +5,7 @@
  * timing honest.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { InferenceCanceledError, serializeError } from '../errors.ts';
+import { CanceledError, serializeError } from '../errors.ts';
 import type {
   CreateModelJobs,
   FromModelThread,
@@ -67,7 +67,7 @@ async function runJob(jobs: ModelJobs, message: Extract<ToModelThread, { type: '
       return Atomics.load(flag, 0) !== 0;
     },
     throwIfCanceled() {
-      if (Atomics.load(flag, 0) !== 0) throw new InferenceCanceledError();
+      if (Atomics.load(flag, 0) !== 0) throw new CanceledError();
     },
     progress(progressData, force = false) {
       const now = performance.now();

@@ -1,6 +1,6 @@
 import { threadId } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceCanceledError, InvalidInputError, ModelRuntimeError } from '../errors.ts';
+import { CanceledError, InvalidInputError, ModelError } from '../errors.ts';
 import type { ModelPack } from '../model-pack.ts';
 import { REFERENCE_MANIFEST } from '../reference-pack/reference-manifest.ts';
 import { sessionOptionsFor } from './execution-options.ts';
@@ -49,7 +49,7 @@ describe('ModelThread', () => {
     expect(ticks).toBeGreaterThan(5);
   });
 
-  it('stops between steps when the signal aborts and rejects with InferenceCanceledError', async () => {
+  it('stops between steps when the signal aborts and rejects with CanceledError', async () => {
     const controller = new AbortController();
     const seen: number[] = [];
     const run = thread.run(
@@ -63,7 +63,7 @@ describe('ModelThread', () => {
         },
       },
     );
-    await expect(run).rejects.toBeInstanceOf(InferenceCanceledError);
+    await expect(run).rejects.toBeInstanceOf(CanceledError);
     expect(Math.max(...seen)).toBeLessThan(1000);
     // the thread is still usable afterwards
     await expect(thread.run('count', { steps: 1, stepMs: 0 })).resolves.toMatchObject({ steps: 1 });
@@ -72,7 +72,7 @@ describe('ModelThread', () => {
   it('rejects at once when the signal is already aborted', async () => {
     await expect(
       thread.run('count', { steps: 1, stepMs: 0 }, { signal: AbortSignal.abort() }),
-    ).rejects.toBeInstanceOf(InferenceCanceledError);
+    ).rejects.toBeInstanceOf(CanceledError);
   });
 
   it('rebuilds our error classes thrown inside the thread', async () => {
@@ -82,9 +82,9 @@ describe('ModelThread', () => {
     expect((error as InvalidInputError).code).toBe('invalid_input');
   });
 
-  it('fails to start with a ModelRuntimeError when the jobs module has no createModelJobs', async () => {
+  it('fails to start with a ModelError when the jobs module has no createModelJobs', async () => {
     await expect(ModelThread.start(new URL('./model-job.ts', import.meta.url), pack)).rejects.toBeInstanceOf(
-      ModelRuntimeError,
+      ModelError,
     );
   });
 
@@ -92,7 +92,7 @@ describe('ModelThread', () => {
     const other = await ModelThread.start<FixtureJobs>(FIXTURE, pack);
     await other.close();
     await other.close();
-    await expect(other.run('count', { steps: 1, stepMs: 0 })).rejects.toBeInstanceOf(ModelRuntimeError);
+    await expect(other.run('count', { steps: 1, stepMs: 0 })).rejects.toBeInstanceOf(ModelError);
   });
 });
 

@@ -35,14 +35,14 @@
  *   await thread.close();
  *
  * A job rejects with the error class it threw in the thread (ModelPackError,
- * InvalidInputError, InferenceCanceledError, ModelRuntimeError); anything else arrives
- * as a ModelRuntimeError. Jobs on one thread run one at a time, in call order.
+ * InvalidInputError, CanceledError, ModelError); anything else arrives
+ * as a ModelError. Jobs on one thread run one at a time, in call order.
  * The thread loads TypeScript by registering tsx itself (model-thread-entry.mjs): on
  * Node 20, `execArgv: ['--import', 'tsx']` does not reach a worker's module loading.
  * This works from any working directory, under `node --import tsx` and under vitest.
  */
 import { Worker } from 'node:worker_threads';
-import { deserializeError, InferenceCanceledError, ModelRuntimeError } from '../errors.ts';
+import { CanceledError, deserializeError, ModelError } from '../errors.ts';
 import type { ModelPack } from '../model-pack.ts';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions } from './execution-options.ts';
 import type {
@@ -60,7 +60,7 @@ export interface ModelThreadOptions {
 }
 
 export interface RunOptions<P = unknown> {
-  /** Aborting stops the job at its next step boundary; the run rejects with InferenceCanceledError. */
+  /** Aborting stops the job at its next step boundary; the run rejects with CanceledError. */
   signal?: AbortSignal;
   onProgress?: (data: P) => void;
 }
@@ -82,12 +82,10 @@ export class ModelThread<J extends Record<string, ModelJob>> {
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (message: FromModelThread) => this.onMessage(message));
-    worker.on('error', (error) =>
-      this.failAll(new ModelRuntimeError(`model thread crashed: ${error.message}`)),
-    );
+    worker.on('error', (error) => this.failAll(new ModelError(`model thread crashed: ${error.message}`)));
     worker.on('exit', (code) => {
       this.exited = true;
-      this.failAll(new ModelRuntimeError(`model thread exited (code ${code})`));
+      this.failAll(new ModelError(`model thread exited (code ${code})`));
     });
   }
 
@@ -111,9 +109,8 @@ export class ModelThread<J extends Record<string, ModelJob>> {
         else if (message.type === 'load-failed') done(deserializeError(message.error));
       };
       const onError = (error: Error) =>
-        done(new ModelRuntimeError(`model thread failed to start: ${error.message}`));
-      const onExit = (code: number) =>
-        done(new ModelRuntimeError(`model thread exited during load (code ${code})`));
+        done(new ModelError(`model thread failed to start: ${error.message}`));
+      const onExit = (code: number) => done(new ModelError(`model thread exited during load (code ${code})`));
       const done = (error: Error | null) => {
         worker.off('message', onMessage);
         worker.off('error', onError);
@@ -137,8 +134,8 @@ export class ModelThread<J extends Record<string, ModelJob>> {
     options: RunOptions<P> = {},
   ): Promise<JobOutput<J[K]>> {
     const { signal, onProgress } = options;
-    if (this.closing || this.exited) return Promise.reject(new ModelRuntimeError('model thread is closed'));
-    if (signal?.aborted) return Promise.reject(new InferenceCanceledError());
+    if (this.closing || this.exited) return Promise.reject(new ModelError('model thread is closed'));
+    if (signal?.aborted) return Promise.reject(new CanceledError());
     const id = this.nextId++;
     const cancelFlag = new SharedArrayBuffer(4);
     const onAbort = () => Atomics.store(new Int32Array(cancelFlag), 0, 1);

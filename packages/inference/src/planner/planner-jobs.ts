@@ -3,7 +3,7 @@
  * Holds the ONNX session and the tokenizer for the thread's lifetime.
  */
 
-import { ModelRuntimeError } from '../errors.ts';
+import { ModelError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import type { CreateModelJobs, ModelJob } from '../execution/model-job.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
@@ -82,7 +82,7 @@ export const createModelJobs: CreateModelJobs<PlannerJobs> = async (pack, option
           // The grids must be complete: a main grid one token short (as upstream once
           // shipped) would silently misalign every row of the decoded image.
           if (preview.length !== previewCount || main.length !== mainCount) {
-            throw new ModelRuntimeError(
+            throw new ModelError(
               `planner row ${b} produced ${preview.length}+${main.length} tokens, expected ${previewCount}+${mainCount}`,
             );
           }

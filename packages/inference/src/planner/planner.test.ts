@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceCanceledError, InvalidInputError } from '../errors.ts';
+import { CanceledError, InvalidInputError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
@@ -117,7 +117,7 @@ describe('Planner (reference pack)', () => {
         },
       },
     );
-    await expect(run).rejects.toBeInstanceOf(InferenceCanceledError);
+    await expect(run).rejects.toBeInstanceOf(CanceledError);
     expect(last).toBeLessThan(512);
     // the planner is still usable after a cancellation
     const after = await planner.plan({ prompt: PROMPT, width: 512, height: 512, seed: 3 });

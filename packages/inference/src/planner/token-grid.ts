@@ -1,6 +1,2 @@
-/** A grid of codebook indices (0..codebookSize-1, i.e. token id - imageVocab.firstTokenId), row-major. */
-export interface TokenGrid {
-  rows: number;
-  cols: number;
-  tokens: number[];
-}
+/** The token grid is a contract between the planner, the queues and the API: one definition, in shared. */
+export type { TokenGrid } from '@glm-image/shared/tokens';

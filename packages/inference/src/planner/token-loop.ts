@@ -1,5 +1,5 @@
 import { type InferenceSession, Tensor } from 'onnxruntime-node';
-import { ModelRuntimeError } from '../errors.ts';
+import { ModelError } from '../errors.ts';
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
 import { leftPad } from './batch.ts';
 import { type SamplingParams, SeededRandom, sampleToken } from './sampler.ts';
@@ -83,11 +83,11 @@ export async function runTokenLoop(
     try {
       outputs = await session.run(feeds);
     } catch (cause) {
-      throw new ModelRuntimeError(`planner failed at token ${t}: ${(cause as Error).message}`, { cause });
+      throw new ModelError(`planner failed at token ${t}: ${(cause as Error).message}`, { cause });
     }
     const logits = outputs.logits as Tensor | undefined;
     const expected = `[${batch}, ${stepLength}, ${imageVocab.size}]`;
-    if (!logits) throw new ModelRuntimeError(`planner returned no logits, expected ${expected}`);
+    if (!logits) throw new ModelError(`planner returned no logits, expected ${expected}`);
     const [dimBatch, dimLength, vocab] = logits.dims;
     if (
       logits.dims.length !== 3 ||
@@ -95,9 +95,7 @@ export async function runTokenLoop(
       dimLength !== stepLength ||
       vocab !== imageVocab.size
     ) {
-      throw new ModelRuntimeError(
-        `planner logits have shape [${logits.dims.join(', ')}], expected ${expected}`,
-      );
+      throw new ModelError(`planner logits have shape [${logits.dims.join(', ')}], expected ${expected}`);
     }
     const data = logits.data as Float32Array;
     const next: number[] = [];
@@ -108,7 +106,7 @@ export async function runTokenLoop(
       try {
         token = sampleToken(row, imageVocab.codebookSize, rows[b]!.sampling, randoms[b]!);
       } catch (cause) {
-        throw new ModelRuntimeError(`planner produced unusable logits at token ${t} of row ${b}`, { cause });
+        throw new ModelError(`planner produced unusable logits at token ${t} of row ${b}`, { cause });
       }
       generated[b]!.push(token);
       next.push(imageVocab.firstTokenId + token);
@@ -138,7 +136,7 @@ export async function runTokenLoop(
 
   for (const [b, tokens] of generated.entries()) {
     if (tokens.length !== options.count) {
-      throw new ModelRuntimeError(`planner row ${b} produced ${tokens.length} of ${options.count} tokens`);
+      throw new ModelError(`planner row ${b} produced ${tokens.length} of ${options.count} tokens`);
     }
   }
   return generated;
@@ -165,7 +163,7 @@ function presentAsPast(
         dims[2] !== length ||
         dims[3] !== headDim
       ) {
-        throw new ModelRuntimeError(
+        throw new ModelError(
           `planner present.${i}.${part} has shape [${dims?.join(', ')}], expected [${batch}, ${kvHeads}, ${length}, ${headDim}]`,
         );
       }

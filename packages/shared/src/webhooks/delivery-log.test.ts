@@ -1,6 +1,6 @@
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisServerHandle, startRedisServer } from '../testing/redis-server.ts';
 import { deliveryLogKey, MAX_LOGGED_ATTEMPTS, readDeliveryLog, WebhookDeliveryLog } from './delivery-log.ts';
 import { disableEndpoint, enableEndpoint, isEndpointDisabled } from './disabled-endpoints.ts';
 

@@ -5,6 +5,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { WebhookEvent } from '../generation.ts';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../keys.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -16,8 +17,6 @@ export function ioredisOf(client: unknown): RedisClient {
   return client as RedisClient;
 }
 
-/** Key prefix shared with the generation store; the `{glm}` hash tag keeps a generation's keys in one slot. */
-export const DEFAULT_WEBHOOK_KEY_PREFIX = '{glm}:';
 /** Attempts kept per generation: four events × a full retry schedule fit with room to spare. */
 export const MAX_LOGGED_ATTEMPTS = 100;
 
@@ -44,8 +43,8 @@ export interface WebhookDeliverySummary {
   attempts: WebhookAttempt[];
 }
 
-export function deliveryLogKey(generationId: string, keyPrefix: string = DEFAULT_WEBHOOK_KEY_PREFIX): string {
-  return `${keyPrefix}gen:${generationId}:webhook`;
+export function deliveryLogKey(generationId: string, keyPrefix: string = DEFAULT_KEY_PREFIX): string {
+  return new RedisKeys(keyPrefix).webhookLog(generationId);
 }
 
 export interface DeliveryLogOptions {
@@ -62,7 +61,7 @@ export class WebhookDeliveryLog {
     private readonly redis: RedisClient,
     options: DeliveryLogOptions,
   ) {
-    this.keyPrefix = options.keyPrefix ?? DEFAULT_WEBHOOK_KEY_PREFIX;
+    this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.retentionSeconds = options.retentionSeconds;
   }
 
@@ -88,7 +87,7 @@ export class WebhookDeliveryLog {
 export async function readDeliveryLog(
   redis: RedisClient,
   generationId: string,
-  keyPrefix: string = DEFAULT_WEBHOOK_KEY_PREFIX,
+  keyPrefix: string = DEFAULT_KEY_PREFIX,
 ): Promise<WebhookDeliverySummary | null> {
   const raw = await redis.lrange(deliveryLogKey(generationId, keyPrefix), 0, -1);
   if (raw.length === 0) return null;

@@ -2,10 +2,11 @@
  * Endpoints that answered 410 Gone, per tenant: a Redis set of URLs that are never called
  * again (until an operator re-enables one). No TTL: "gone" is the receiver's final word.
  */
-import { DEFAULT_WEBHOOK_KEY_PREFIX, type RedisClient } from './delivery-log.ts';
+import { DEFAULT_KEY_PREFIX, RedisKeys } from '../keys.ts';
+import type { RedisClient } from './delivery-log.ts';
 
-export function disabledEndpointsKey(tenant: string, keyPrefix: string = DEFAULT_WEBHOOK_KEY_PREFIX): string {
-  return `${keyPrefix}webhook:disabled:${tenant}`;
+export function disabledEndpointsKey(tenant: string, keyPrefix: string = DEFAULT_KEY_PREFIX): string {
+  return new RedisKeys(keyPrefix).disabledWebhooks(tenant);
 }
 
 export async function disableEndpoint(

@@ -1,8 +1,8 @@
+import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationRecord, WebhookEvent } from '../generation.ts';
-import { type RedisServerHandle, startRedisServer } from '../testing/redis-server.ts';
 import { readDeliveryLog } from './delivery-log.ts';
 import { disableEndpoint } from './disabled-endpoints.ts';
 import { type WebhookJobData, WebhookNotifier, webhookJobId } from './notifier.ts';
@@ -54,10 +54,8 @@ function record(webhook?: { url: string; events: WebhookEvent[] }, tenant = 'acm
   };
 }
 
-const toPublic = (r: GenerationRecord) => ({ id: r.id, status: r.status, public: true });
-
 describe('WebhookNotifier', () => {
-  const notifier = () => new WebhookNotifier(queue, toPublic, { retentionSeconds: 3600 });
+  const notifier = () => new WebhookNotifier(queue, { retentionSeconds: 3600 });
 
   it('does nothing when the request asked for no webhook', async () => {
     const r = record();
@@ -65,7 +63,7 @@ describe('WebhookNotifier', () => {
     expect(await queue.getJob(webhookJobId(r.id, 'generation.succeeded'))).toBeUndefined();
   });
 
-  it('enqueues the signed-message job with the public object as data', async () => {
+  it('enqueues the delivery job with the record as it was at the event', async () => {
     const r = record({ url: 'https://hooks.example.com/a', events: ['generation.succeeded'] });
     await notifier().notify(r, 'generation.succeeded');
     const job = await queue.getJob(webhookJobId(r.id, 'generation.succeeded'));
@@ -77,9 +75,8 @@ describe('WebhookNotifier', () => {
       url: 'https://hooks.example.com/a',
       webhookId: `msg_${r.id}_generation.succeeded`,
     });
-    const body = JSON.parse(job?.data.body ?? '{}');
-    expect(body).toEqual({ type: 'generation.succeeded', timestamp: expect.any(String), data: toPublic(r) });
-    expect(Number.isNaN(Date.parse(body.timestamp))).toBe(false);
+    expect(job?.data.record).toEqual(r);
+    expect(Number.isNaN(Date.parse(job?.data.timestamp ?? ''))).toBe(false);
     expect(job?.opts.attempts).toBeGreaterThan(1);
   });
 

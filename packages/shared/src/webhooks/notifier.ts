@@ -2,11 +2,15 @@
  * Turns a generation event into a webhook delivery job. Enqueues only when the request
  * asked for a webhook and for this event; the job id is deterministic, so however often
  * an event is announced (worker retries, a crash after the transition), it is delivered once.
+ *
+ * The job carries the record as it was when the event happened, not a rendered body:
+ * the delivery side (the API) renders the generation object as clients see it, with its
+ * URLs, so that no worker needs to know how the API's URLs look.
  */
 import type { Queue } from 'bullmq';
 import { type GenerationRecord, TERMINAL_STATUSES, type WebhookEvent } from '../generation.ts';
-import { WEBHOOK_BACKOFF_TYPE } from './backoff.ts';
-import { DEFAULT_WEBHOOK_KEY_PREFIX, ioredisOf, WebhookDeliveryLog } from './delivery-log.ts';
+import { DEFAULT_KEY_PREFIX } from '../keys.ts';
+import { ioredisOf, WebhookDeliveryLog } from './delivery-log.ts';
 import { isEndpointDisabled } from './disabled-endpoints.ts';
 
 export interface WebhookJobData {
@@ -16,16 +20,14 @@ export interface WebhookJobData {
   url: string;
   /** The webhook-id header, the same on every attempt. */
   webhookId: string;
-  /** The serialized payload, fixed when the event happened so every attempt sends the same bytes. */
-  body: string;
+  /** ISO time of the event (not of an attempt); with `record` it fixes the body every attempt sends. */
+  timestamp: string;
+  /** The record right after the event. */
+  record: GenerationRecord;
 }
 
-export interface WebhookPayload {
-  type: WebhookEvent;
-  /** ISO time of the event (not of the attempt). */
-  timestamp: string;
-  data: unknown;
-}
+/** The name the delivery worker registers its backoff strategy under. */
+export const WEBHOOK_BACKOFF_TYPE = 'webhook-exponential-jitter';
 
 /** Events sent when the request names none: the terminal ones. */
 export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = TERMINAL_STATUSES.map(
@@ -68,13 +70,11 @@ export class WebhookNotifier {
   private readonly attempts: number;
   private readonly log: WebhookLogger;
 
-  /** `toPublic` builds the generation object exactly as the API returns it (URLs included). */
   constructor(
     private readonly queue: Queue<WebhookJobData>,
-    private readonly toPublic: (record: GenerationRecord) => unknown,
     options: WebhookNotifierOptions = {},
   ) {
-    this.keyPrefix = options.keyPrefix ?? options.store?.keyPrefix ?? DEFAULT_WEBHOOK_KEY_PREFIX;
+    this.keyPrefix = options.keyPrefix ?? options.store?.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.retentionSeconds = options.retentionSeconds ?? options.store?.retentionSeconds ?? 604_800;
     this.attempts = options.attempts ?? DEFAULT_WEBHOOK_ATTEMPTS;
     this.log = options.log ?? silentWebhookLogger;
@@ -105,18 +105,14 @@ export class WebhookNotifier {
       return;
     }
 
-    const payload: WebhookPayload = {
-      type: event,
-      timestamp: new Date().toISOString(),
-      data: this.toPublic(record),
-    };
     const data: WebhookJobData = {
       generationId: record.id,
       tenant: record.tenant,
       event,
       url: webhook.url,
       webhookId,
-      body: JSON.stringify(payload),
+      timestamp: new Date().toISOString(),
+      record,
     };
     // Finished jobs are kept for the retention period rather than removed: BullMQ ignores an
     // add whose id exists, and that is what makes a repeated notify a no-op.

@@ -1,0 +1,73 @@
+/**
+ * The API's services, as decorators built on the infrastructure's: admission, reads,
+ * cancellation, re-renders, and the one presenter of the generation object.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { GenerationPresenter } from '../presenters/generation-presenter.ts';
+import { Admission } from '../services/admission.ts';
+import { Cancellation } from '../services/cancellation.ts';
+import { GenerationReads } from '../services/generation-reads.ts';
+import { IdempotencyKeys } from '../services/idempotency.ts';
+import { JobEnqueuer } from '../services/job-enqueuer.ts';
+import { Renders } from '../services/renders.ts';
+import { WebhookTargetCheck } from '../services/webhook-targets.ts';
+import { parseWebhookAllowList, SsrfGuard, type WebhookResolver } from '../webhooks/ssrf-guard.ts';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: JobEnqueuer;
+    admission: Admission;
+    reads: GenerationReads;
+    cancellation: Cancellation;
+    renders: Renders;
+    presenter: GenerationPresenter;
+  }
+}
+
+export interface ServicesOptions {
+  /** Resolves webhook host names at submit time; tests answer from a table so no lookup leaves the machine. */
+  webhookResolver?: WebhookResolver;
+}
+
+async function services(app: FastifyInstance, options: ServicesOptions): Promise<void> {
+  const jobs = new JobEnqueuer(app.queues.plan, app.queues.decode);
+  const reads = new GenerationReads(app.store);
+  const guard = new SsrfGuard({
+    allowList: parseWebhookAllowList(app.env.WEBHOOK_ALLOWLIST),
+    ...(options.webhookResolver ? { resolver: options.webhookResolver } : {}),
+  });
+  const admission = new Admission({
+    lifecycle: app.lifecycle,
+    store: app.store,
+    limits: app.limits,
+    idempotency: new IdempotencyKeys(app.redis, app.keys),
+    webhookTargets: new WebhookTargetCheck(guard),
+    jobs,
+  });
+  app.decorate('jobs', jobs);
+  app.decorate('reads', reads);
+  app.decorate('admission', admission);
+  app.decorate(
+    'cancellation',
+    new Cancellation({
+      lifecycle: app.lifecycle,
+      reads,
+      planQueue: app.queues.plan,
+      decodeQueue: app.queues.decode,
+    }),
+  );
+  app.decorate('renders', new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits }));
+  app.decorate(
+    'presenter',
+    new GenerationPresenter({
+      objects: app.objects,
+      redis: app.redis,
+      keyPrefix: app.keys.prefix,
+      planQueue: app.queues.plan,
+      decodeQueue: app.queues.decode,
+    }),
+  );
+}
+
+export default fp(services, { name: 'services', dependencies: ['infrastructure'] });

@@ -1,0 +1,30 @@
+/**
+ * The decoder worker: consumes `decode`, renders, stores and completes generations.
+ * A factory, so that tests run it in-process against their own Redis and S3.
+ */
+import { Decoder, loadModelPack } from '@glm-image/inference';
+import type { DecoderEnv } from '@glm-image/shared/env';
+import {
+  consumeQueue,
+  createWorkerRuntime,
+  executionOptionsFromEnv,
+  type StageWorker,
+} from '@glm-image/worker-runtime';
+import { runDecodeJob } from './decode-job.ts';
+
+export async function createDecoderWorker(env: DecoderEnv): Promise<StageWorker> {
+  const runtime = await createWorkerRuntime('decoder-worker', env);
+  try {
+    const decoder = await Decoder.load(
+      await loadModelPack(env.MODEL_PACK_PATH),
+      executionOptionsFromEnv(env),
+    );
+    runtime.onClose(() => decoder.close());
+    return await consumeQueue(runtime, 'decode', (job, token) =>
+      runDecodeJob({ ...runtime, decoder }, job, token),
+    );
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}

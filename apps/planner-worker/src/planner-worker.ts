@@ -1,0 +1,35 @@
+/**
+ * The planner worker: consumes `plan`, produces tokens, a preview and the decode job.
+ * A factory, so that tests run it in-process against their own Redis and S3.
+ */
+import { loadModelPack, Planner, PreviewRenderer } from '@glm-image/inference';
+import type { PlannerEnv } from '@glm-image/shared/env';
+import type { DecodeJobData } from '@glm-image/shared/queues';
+import {
+  consumeQueue,
+  createWorkerRuntime,
+  executionOptionsFromEnv,
+  type StageWorker,
+} from '@glm-image/worker-runtime';
+import { runPlanJob } from './plan-job.ts';
+
+export async function createPlannerWorker(env: PlannerEnv): Promise<StageWorker> {
+  const runtime = await createWorkerRuntime('planner-worker', env);
+  try {
+    const pack = await loadModelPack(env.MODEL_PACK_PATH);
+    const planner = await Planner.load(pack, executionOptionsFromEnv(env));
+    // The preview model is small: it always runs on CPU beside the planner.
+    const preview = await PreviewRenderer.load(pack, { executionProvider: 'cpu' });
+    runtime.onClose(async () => {
+      await planner.close();
+      await preview?.close();
+    });
+    const decodeQueue = runtime.openQueue<DecodeJobData>('decode');
+    return await consumeQueue(runtime, 'plan', (job, token) =>
+      runPlanJob({ ...runtime, planner, preview, decodeQueue }, job, token),
+    );
+  } catch (error) {
+    await runtime.close();
+    throw error;
+  }
+}

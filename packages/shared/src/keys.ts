@@ -1,0 +1,71 @@
+/**
+ * Every Redis key this system writes outside BullMQ's own, in one list. The prefix
+ * (default `{glm}:`) carries a Redis Cluster hash tag, so every key below lands in one
+ * slot: the multi-key Lua scripts of the generation store need that.
+ *
+ *   gen:<id>                      the generation record, JSON (expires with retention)
+ *   gen:<id>:events               its event stream: one entry per change (same expiry)
+ *   gen:<id>:webhook              its webhook delivery log
+ *   tenant:<t>:gens               sorted set of the tenant's ids by creation time (listing)
+ *   tenant:<t>:unfinished         set of the tenant's ids not yet terminal (admission, O(1))
+ *   awaiting-enqueue              sorted set of ids stored but whose first job is not yet
+ *                                 confirmed queued, by creation time (the reconciler's work)
+ *   api:idem:<tenant>:<sha256>    an Idempotency-Key claim
+ *   api:rate:<…>                  rate-limit counters (namespace of @fastify/rate-limit)
+ *   webhook:disabled:<tenant>     endpoints that answered 410 Gone
+ *   reconciler:lock               held by the one replica reconciling stranded generations
+ *   retention:sweep-lock          held by the one replica sweeping expired objects
+ */
+
+/** BullMQ's key prefix (QUEUE_PREFIX) unless configured otherwise. */
+export const DEFAULT_QUEUE_PREFIX = '{glm}';
+
+/** The prefix of this system's own keys for a BullMQ prefix (`{glm}` → `{glm}:`). */
+export function keyPrefixOf(queuePrefix: string): string {
+  return `${queuePrefix}:`;
+}
+
+/** The prefix every process uses unless QUEUE_PREFIX says otherwise. */
+export const DEFAULT_KEY_PREFIX = keyPrefixOf(DEFAULT_QUEUE_PREFIX);
+
+export class RedisKeys {
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {}
+
+  record(id: string): string {
+    return `${this.prefix}gen:${id}`;
+  }
+  /** What precedes the id in a record key; the listing script builds record keys from it. */
+  get recordPrefix(): string {
+    return `${this.prefix}gen:`;
+  }
+  events(id: string): string {
+    return `${this.prefix}gen:${id}:events`;
+  }
+  webhookLog(id: string): string {
+    return `${this.prefix}gen:${id}:webhook`;
+  }
+  tenantIndex(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:gens`;
+  }
+  tenantUnfinished(tenant: string): string {
+    return `${this.prefix}tenant:${tenant}:unfinished`;
+  }
+  get awaitingEnqueue(): string {
+    return `${this.prefix}awaiting-enqueue`;
+  }
+  idempotency(tenant: string, keyHash: string): string {
+    return `${this.prefix}api:idem:${tenant}:${keyHash}`;
+  }
+  get rateLimitNamespace(): string {
+    return `${this.prefix}api:rate:`;
+  }
+  disabledWebhooks(tenant: string): string {
+    return `${this.prefix}webhook:disabled:${tenant}`;
+  }
+  get reconcilerLock(): string {
+    return `${this.prefix}reconciler:lock`;
+  }
+  get retentionSweepLock(): string {
+    return `${this.prefix}retention:sweep-lock`;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Consumes one queue of the catalog with a BullMQ Worker, beside the health and metrics
+ * port. `stop()` is the graceful shutdown: readiness turns 503, no new job is taken, the
+ * running ones get SHUTDOWN_GRACE_MS to finish, after which they are stopped at their
+ * next model step and handed back to the queue; then everything closes.
+ */
+import { registerQueueMetrics } from '@glm-image/shared/metrics';
+import { createWorker, type QueueKind, workerSettingsFromEnv } from '@glm-image/shared/queues';
+import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import type { Job } from 'bullmq';
+import { failGenerationIfJobIsOver } from './generation-job.ts';
+import { startWorkerHttpServer } from './worker-http.ts';
+import type { WorkerRuntime } from './worker-runtime.ts';
+
+/** A job may outlive two lost workers before BullMQ gives up on it (then it fails as worker_lost). */
+export const MAX_STALLED_COUNT = 2;
+
+export interface StageWorker {
+  /** Where /metrics, /healthz and /readyz answer. */
+  readonly metricsUrl: string;
+  /** The graceful shutdown; resolves once everything is closed. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function consumeQueue<Data>(
+  runtime: WorkerRuntime,
+  kind: QueueKind,
+  processor: (job: Job<Data>, token?: string) => Promise<void>,
+): Promise<StageWorker> {
+  const { env, log } = runtime;
+  const connection = createRedis(env.REDIS_URL, { forWorker: true, connectionName: `${kind}-worker` });
+  const worker = createWorker<Data>(kind, processor, connection, runtime.queueSettings, {
+    ...workerSettingsFromEnv(env),
+    maxStalledCount: MAX_STALLED_COUNT,
+  });
+  worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
+  worker.on('failed', (job, error) => {
+    log.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job attempt failed');
+    if (!job) return;
+    failGenerationIfJobIsOver(
+      runtime.lifecycle,
+      job as unknown as Job<{ generationId: string }>,
+      MAX_STALLED_COUNT,
+    ).catch((failure: unknown) =>
+      log.error(
+        { job_id: job.id, err: (failure as Error).message },
+        'could not record the failed generation',
+      ),
+    );
+  });
+
+  registerQueueMetrics(runtime.metrics.registry, [runtime.openQueue(kind)]);
+  const http = await startWorkerHttpServer({
+    port: env.METRICS_PORT,
+    host: env.HOST,
+    registry: runtime.metrics.registry,
+    health: async () => {
+      await runtime.redis.ping();
+      return { ok: worker.isRunning(), detail: { running_jobs: runtime.running.size } };
+    },
+  });
+  log.info({ queue: runtime.queueSettings.names[kind], metrics: http.url }, 'worker started');
+
+  let stopping: Promise<void> | undefined;
+  const stop = async () => {
+    log.info({ grace_ms: env.SHUTDOWN_GRACE_MS }, 'shutting down');
+    http.setDraining();
+    const grace = setTimeout(() => {
+      log.warn({ running_jobs: runtime.running.size }, 'grace period over: handing running jobs back');
+      for (const job of runtime.running) job.shutdown();
+    }, env.SHUTDOWN_GRACE_MS);
+    try {
+      await worker.close();
+    } finally {
+      clearTimeout(grace);
+    }
+    await closeRedis(connection);
+    await http.close();
+    await runtime.close();
+    log.info('stopped');
+  };
+  return {
+    metricsUrl: http.url,
+    stop: () => {
+      stopping ??= stop();
+      return stopping;
+    },
+  };
+}
+
+/** For a worker's main.ts: SIGTERM or SIGINT stops it gracefully, then the process exits 0. */
+export function stopOnSignals(worker: StageWorker): void {
+  const stop = () => {
+    worker.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`shutdown failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
