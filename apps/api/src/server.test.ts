@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack/reference-manifest';
+import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
 import { freePort } from '@glm-image/testing/free-port';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';

@@ -25,7 +25,7 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Generations settled per pass at most; the rest wait for the next. Default: 500. */
   batchSize?: number;
-  log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  log?: { warn(obj: object, msg: string): void };
   /** The clock; tests inject their own. */
   now?: () => number;
 }
@@ -71,7 +71,8 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
         result.requeued += 1;
       }
     }
-    if (result.requeued + result.failed > 0) options.log?.info({ ...result }, 'stranded generations settled');
+    // Worth a warning: each one was left behind by an API process that died mid-request.
+    if (result.requeued + result.failed > 0) options.log?.warn({ ...result }, 'stranded generations settled');
     return result;
   };
 
