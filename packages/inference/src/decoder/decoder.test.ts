@@ -1,14 +1,14 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError, InvalidInputError } from '../errors.ts';
-import { Decoder } from './decoder.ts';
 import {
   buildTestPacks,
   type PanelCells,
   readTextLine,
   splitLayout,
   type TestPacks,
-} from './decoder-test-packs.ts';
+} from '../testing/decoder-test-packs.ts';
+import { Decoder } from './decoder.ts';
 import type { RenderRequest } from './render-request.ts';
 
 const PANEL: PanelCells = { rowStart: 10, rowEnd: 14, colStart: 2, colEnd: 14 }; // on a 16x16 grid (512x512)

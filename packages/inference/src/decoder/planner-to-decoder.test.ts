@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Planner } from '../planner/planner.ts';
+import { buildTestPacks, readTextLine, type TestPacks } from '../testing/decoder-test-packs.ts';
 import { Decoder } from './decoder.ts';
-import { buildTestPacks, readTextLine, type TestPacks } from './decoder-test-packs.ts';
 
 const PROMPT = 'a red circle on a blue background with a sign that says "OPEN"';
 

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../errors.ts';
 import { encodeToken, Region } from '../reference-pack/semantic-codebook.ts';
-import { buildTestPacks, colourIndex, type TestPacks } from './decoder-test-packs.ts';
+import { buildTestPacks, colourIndex, type TestPacks } from '../testing/decoder-test-packs.ts';
 import { PreviewRenderer } from './preview-renderer.ts';
 
 let packs: TestPacks;

@@ -5,10 +5,10 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TokenGrid } from '../decoder/render-request.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
 import { encodeToken, PALETTE, Region } from '../reference-pack/semantic-codebook.ts';
-import type { TokenGrid } from './render-request.ts';
 
 export interface TestPacks {
   reference: ModelPack;
