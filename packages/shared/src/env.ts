@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_RETENTION_SECONDS } from './generation.ts';
 import { DEFAULT_QUEUE_PREFIX } from './keys.ts';
 
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -65,7 +66,7 @@ export const commonShape = {
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: z.stringbool().default(true),
   S3_PUBLIC_BASE_URL: httpUrl.optional(),
-  RETENTION_SECONDS: positiveInt.default(604_800),
+  RETENTION_SECONDS: positiveInt.default(DEFAULT_RETENTION_SECONDS),
   JOB_ATTEMPTS: int(1, 100).default(3),
   JOB_BACKOFF_MS: durationMs.default(1000),
   SHUTDOWN_GRACE_MS: durationMs.default(30_000),
@@ -105,7 +106,6 @@ export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
 export type WorkerEnv = PlannerEnv | DecoderEnv;
 
 /** The variables each process reads: deploy manifests are checked against these lists. */
-export const COMMON_ENV_VARS: readonly string[] = Object.keys(commonShape);
 export const PLANNER_ENV_VARS: readonly string[] = Object.keys(plannerEnvSchema.shape);
 export const DECODER_ENV_VARS: readonly string[] = Object.keys(decoderEnvSchema.shape);
 

@@ -20,10 +20,6 @@ export class AppError extends Error {
   }
 }
 
-export function isAppError(value: unknown): value is AppError {
-  return value instanceof AppError;
-}
-
 /** A request the system cannot serve as asked. `field` names the request field at fault. */
 export class InvalidInputError extends AppError {
   readonly field: string;

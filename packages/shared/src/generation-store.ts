@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord, GenerationStatus } from './generation.ts';
-import { STATUS_RANK } from './generation.ts';
+import { DEFAULT_RETENTION_SECONDS, STATUS_RANK } from './generation.ts';
 import {
   CANCEL_SCRIPT,
   CREATE_SCRIPT,
@@ -25,7 +25,7 @@ import { DEFAULT_KEY_PREFIX, RedisKeys } from './keys.ts';
 export interface GenerationStoreOptions {
   /** Prefix of every key; must hold a hash tag for Redis Cluster. Default: DEFAULT_KEY_PREFIX (`{glm}:`). */
   keyPrefix?: string;
-  /** How long a record, its events and its index entry live after creation. Default: 604800 (7 days). */
+  /** How long a record, its events and its index entry live after creation. Default: DEFAULT_RETENTION_SECONDS (7 days). */
   retentionSeconds?: number;
   /** Events kept per generation (approximate, trimmed in blocks). Default: 1000. */
   maxEventsPerGeneration?: number;
@@ -134,7 +134,7 @@ export class GenerationStore {
     options: GenerationStoreOptions = {},
   ) {
     this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
-    this.retentionSeconds = options.retentionSeconds ?? 604_800;
+    this.retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     this.maxEvents = options.maxEventsPerGeneration ?? 1000;
   }
 

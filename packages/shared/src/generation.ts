@@ -17,6 +17,9 @@ export const GENERATION_STATUSES = [
 ] as const;
 export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
 
+/** How long a generation (record, events, objects) is kept after creation unless RETENTION_SECONDS says otherwise: 7 days. */
+export const DEFAULT_RETENTION_SECONDS = 604_800;
+
 export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['succeeded', 'failed', 'canceled'];
 
 export function isTerminal(status: GenerationStatus): boolean {

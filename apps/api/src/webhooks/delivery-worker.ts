@@ -4,7 +4,7 @@
  * after a 2xx, so a crash mid-delivery means the receiver may see the same webhook-id twice.
  */
 
-import type { WebhookEvent } from '@glm-image/shared/generation';
+import { DEFAULT_RETENTION_SECONDS, type WebhookEvent } from '@glm-image/shared/generation';
 import { DEFAULT_KEY_PREFIX, DEFAULT_QUEUE_PREFIX } from '@glm-image/shared/keys';
 import { ioredisOf, type RedisClient, WebhookDeliveryLog } from '@glm-image/shared/webhooks/delivery-log';
 import { disableEndpoint, isEndpointDisabled } from '@glm-image/shared/webhooks/disabled-endpoints';
@@ -80,7 +80,7 @@ export interface WebhookDeliveryWorkerOptions {
 
 export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions): Worker<WebhookJobData> {
   const keyPrefix = options.store?.keyPrefix ?? DEFAULT_KEY_PREFIX;
-  const retentionSeconds = options.store?.retentionSeconds ?? 604_800;
+  const retentionSeconds = options.store?.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const log = options.log ?? silentWebhookLogger;
   const signer = new WebhookSigner(options.secrets);

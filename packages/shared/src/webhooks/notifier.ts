@@ -8,7 +8,12 @@
  * URLs, so that no worker needs to know how the API's URLs look.
  */
 import type { Queue } from 'bullmq';
-import { type GenerationRecord, TERMINAL_STATUSES, type WebhookEvent } from '../generation.ts';
+import {
+  DEFAULT_RETENTION_SECONDS,
+  type GenerationRecord,
+  TERMINAL_STATUSES,
+  type WebhookEvent,
+} from '../generation.ts';
 import { DEFAULT_KEY_PREFIX } from '../keys.ts';
 import { ioredisOf, WebhookDeliveryLog } from './delivery-log.ts';
 import { isEndpointDisabled } from './disabled-endpoints.ts';
@@ -75,7 +80,8 @@ export class WebhookNotifier {
     options: WebhookNotifierOptions = {},
   ) {
     this.keyPrefix = options.keyPrefix ?? options.store?.keyPrefix ?? DEFAULT_KEY_PREFIX;
-    this.retentionSeconds = options.retentionSeconds ?? options.store?.retentionSeconds ?? 604_800;
+    this.retentionSeconds =
+      options.retentionSeconds ?? options.store?.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     this.attempts = options.attempts ?? DEFAULT_WEBHOOK_ATTEMPTS;
     this.log = options.log ?? silentWebhookLogger;
   }
