@@ -12,6 +12,7 @@ import {
   silentWebhookLogger,
   type WebhookJobData,
   type WebhookLogger,
+  webhookJobDataSchema,
 } from '@glm-image/shared/webhooks/notifier';
 import { type ConnectionOptions, UnrecoverableError, Worker } from 'bullmq';
 import {
@@ -106,7 +107,11 @@ export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions
   const worker: Worker<WebhookJobData> = new Worker<WebhookJobData>(
     options.queueName ?? 'webhook',
     async (job) => {
-      const data = job.data;
+      const parsed = webhookJobDataSchema.safeParse(job.data);
+      // A payload no version of this worker can read: no retry will change it.
+      if (!parsed.success)
+        throw new UnrecoverableError(`invalid webhook job payload: ${parsed.error.message}`);
+      const data = parsed.data;
       const redis: RedisClient = ioredisOf(await worker.client);
       const deliveryLog = new WebhookDeliveryLog(redis, { keyPrefix, retentionSeconds });
       const attempt = job.attemptsMade + 1;

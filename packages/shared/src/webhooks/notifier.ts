@@ -8,28 +8,34 @@
  * URLs, so that no worker needs to know how the API's URLs look.
  */
 import type { Queue } from 'bullmq';
+import { z } from 'zod';
 import {
   DEFAULT_RETENTION_SECONDS,
   type GenerationRecord,
   TERMINAL_STATUSES,
+  WEBHOOK_EVENTS,
   type WebhookEvent,
 } from '../generation.ts';
 import { DEFAULT_KEY_PREFIX } from '../keys.ts';
 import { ioredisOf, WebhookDeliveryLog } from './delivery-log.ts';
 import { isEndpointDisabled } from './disabled-endpoints.ts';
 
-export interface WebhookJobData {
-  generationId: string;
-  tenant: string;
-  event: WebhookEvent;
-  url: string;
+export const webhookJobDataSchema = z.object({
+  generationId: z.string().min(1),
+  tenant: z.string().min(1),
+  event: z.enum(WEBHOOK_EVENTS),
+  url: z.string().min(1),
   /** The webhook-id header, the same on every attempt. */
-  webhookId: string;
+  webhookId: z.string().min(1),
   /** ISO time of the event (not of an attempt); with `record` it fixes the body every attempt sends. */
-  timestamp: string;
+  timestamp: z.string().min(1),
   /** The record right after the event. */
-  record: GenerationRecord;
-}
+  record: z.custom<GenerationRecord>(
+    (value) => typeof (value as GenerationRecord | null)?.id === 'string',
+    'must be a generation record',
+  ),
+});
+export type WebhookJobData = z.infer<typeof webhookJobDataSchema>;
 
 /** The name the delivery worker registers its backoff strategy under. */
 export const WEBHOOK_BACKOFF_TYPE = 'webhook-exponential-jitter';
