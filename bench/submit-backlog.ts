@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
-import type { GenerationRecord } from '@glm-image/shared/generation';
 import { startRedisServer } from '@glm-image/testing/redis-server';
 import { startS3Server } from '@glm-image/testing/s3-server';
 import { buildApp } from '../apps/api/src/app.ts';
@@ -52,24 +51,17 @@ const app = await buildApp({
   }),
 });
 
-/** Unfinished generations of `tenant`, stored as admission stores them. */
+/** Unfinished generations of `tenant`, admitted as a submit admits them, their jobs left out. */
 async function fillBacklog(tenant: string, count: number): Promise<void> {
+  const principal = { tenant, admin: false, keyHash: tenant, ratePerMinute: 0, maxInFlight: 0, priority: 10 };
   const input = app.admission.normalize({ prompt: 'backlog' });
+  const noJob = async () => undefined;
   for (let i = 0; i < count; i += 200) {
-    const batch = Array.from(
-      { length: Math.min(200, count - i) },
-      (): GenerationRecord => ({
-        id: newGenerationId(),
-        tenant,
-        status: 'queued',
-        created_at: new Date().toISOString(),
-        input,
-        progress: { stage: 'queued' },
-        outputs: [],
-        timings: {},
-      }),
+    await Promise.all(
+      Array.from({ length: Math.min(200, count - i) }, () =>
+        app.admission.admit(principal, newGenerationId(), input, undefined, noJob),
+      ),
     );
-    await Promise.all(batch.map((record) => app.lifecycle.create(record, 0)));
   }
 }
 

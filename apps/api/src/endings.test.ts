@@ -1,4 +1,5 @@
 import type { GenerationRecord } from '@glm-image/shared/generation';
+import { queuedRecord } from '@glm-image/testing/records';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newGenerationId } from './services/admission.ts';
@@ -146,30 +147,15 @@ describe('endings decided in the API', () => {
     // What an API process that died between storing a re-render and enqueuing its decode
     // job leaves behind: the record, counted and indexed, and no job.
     const id = newGenerationId();
-    const record: GenerationRecord = {
+    const record = queuedRecord({
       id,
-      tenant: 'acme',
-      status: 'queued',
-      created_at: new Date().toISOString(),
       input: {
         prompt: 'again',
-        width: 1024,
-        height: 1024,
-        seed: 2,
-        steps: 4,
-        guidance_scale: 1.5,
-        temperature: 0.9,
-        top_p: 0.75,
-        n: 1,
-        output_format: 'png',
         webhook: { url: `${receiver.url}/hook`, events: ['generation.failed'] },
         source_generation_id: 'gen_source',
       },
-      progress: { stage: 'queued' },
-      outputs: [],
-      timings: {},
       priority: 5,
-    };
+    });
     await stack.context.lifecycle.create(record, 0);
     const later = Date.now() + 60_000;
     const reconciler = startReconciler({
@@ -196,30 +182,8 @@ describe('endings decided in the API', () => {
 });
 
 describe('the reconciler', () => {
-  function queued(overrides: Partial<GenerationRecord> = {}): GenerationRecord {
-    return {
-      id: newGenerationId(),
-      tenant: 'acme',
-      status: 'queued',
-      created_at: new Date().toISOString(),
-      input: {
-        prompt: 'stranded',
-        width: 1024,
-        height: 1024,
-        seed: 1,
-        steps: 4,
-        guidance_scale: 1.5,
-        temperature: 0.9,
-        top_p: 0.75,
-        n: 1,
-        output_format: 'png',
-      },
-      progress: { stage: 'queued' },
-      outputs: [],
-      timings: {},
-      priority: 7,
-      ...overrides,
-    };
+  function queued(): GenerationRecord {
+    return queuedRecord({ id: newGenerationId(), input: { prompt: 'stranded' }, priority: 7 });
   }
 
   function reconciler(now: () => number) {

@@ -5,6 +5,7 @@ import { parseDecoderEnv } from '@glm-image/shared/env';
 import type { GenerationRecord } from '@glm-image/shared/generation';
 import { createQueue, decodeJobId, queueSettingsFromEnv } from '@glm-image/shared/queues';
 import type { TokenGrid } from '@glm-image/shared/tokens';
+import { queuedRecord } from '@glm-image/testing/records';
 import { referencePackPath, startWorkerFixture, type WorkerFixture } from '@glm-image/testing/worker-fixture';
 import type { StageWorker } from '@glm-image/worker-runtime';
 import type { Queue } from 'bullmq';
@@ -35,29 +36,11 @@ afterAll(async () => {
   await fixture?.close();
 });
 
-function planned(id: string, overrides: Partial<GenerationRecord['input']> = {}): GenerationRecord {
-  return {
+function planned(id: string, input: Partial<GenerationRecord['input']> = {}): GenerationRecord {
+  return queuedRecord({
     id,
-    tenant: 'acme',
-    status: 'queued',
-    created_at: new Date().toISOString(),
-    input: {
-      prompt: 'a poster with the text "OK"',
-      width: 512,
-      height: 512,
-      seed: 5,
-      steps: 2,
-      guidance_scale: 1.5,
-      temperature: 0.9,
-      top_p: 0.75,
-      n: 2,
-      output_format: 'webp',
-      ...overrides,
-    },
-    progress: { stage: 'queued' },
-    outputs: [],
-    timings: {},
-  };
+    input: { prompt: 'a poster with the text "OK"', seed: 5, n: 2, output_format: 'webp', ...input },
+  });
 }
 
 /** A main grid of the size the pack lays out, as a planner would hand it over. */

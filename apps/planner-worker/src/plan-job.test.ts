@@ -5,6 +5,7 @@ import type { GenerationRecord } from '@glm-image/shared/generation';
 import { createQueue, decodeJobId, queueSettingsFromEnv } from '@glm-image/shared/queues';
 import { previewKey, tokensKey } from '@glm-image/shared/storage';
 import { parseStoredPlan } from '@glm-image/shared/tokens';
+import { queuedRecord } from '@glm-image/testing/records';
 import { referencePackPath, startWorkerFixture, type WorkerFixture } from '@glm-image/testing/worker-fixture';
 import type { StageWorker } from '@glm-image/worker-runtime';
 import type { Queue } from 'bullmq';
@@ -37,30 +38,18 @@ afterAll(async () => {
   await fixture?.close();
 });
 
-function queued(id: string, overrides: Partial<GenerationRecord['input']> = {}): GenerationRecord {
-  return {
+function queued(id: string, input: Partial<GenerationRecord['input']> = {}): GenerationRecord {
+  return queuedRecord({
     id,
-    tenant: 'acme',
-    status: 'queued',
-    created_at: new Date().toISOString(),
     input: {
       prompt: 'a red circle on a blue background with the text "HI"',
-      width: 512,
-      height: 512,
       seed: 7,
       steps: 3,
-      guidance_scale: 1.5,
-      temperature: 0.9,
-      top_p: 0.75,
       n: 2,
-      output_format: 'png',
-      ...overrides,
+      ...input,
     },
-    progress: { stage: 'queued' },
-    outputs: [],
-    timings: {},
     priority: 4,
-  };
+  });
 }
 
 it('plans a queued generation: preview and plan stored, decode job queued with its priority', async () => {

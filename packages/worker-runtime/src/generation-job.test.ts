@@ -3,6 +3,7 @@ import { GenerationStore } from '@glm-image/shared/generation-store';
 import { GenerationLifecycle } from '@glm-image/shared/lifecycle';
 import { ServiceMetrics } from '@glm-image/shared/metrics';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { queuedRecord } from '@glm-image/testing/records';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { type Job, Queue, Worker } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -22,27 +23,7 @@ afterAll(async () => {
 });
 
 function record(id: string): GenerationRecord {
-  return {
-    id,
-    tenant: 'acme',
-    status: 'decoding',
-    created_at: new Date().toISOString(),
-    input: {
-      prompt: 'a red circle',
-      width: 512,
-      height: 512,
-      seed: 1,
-      steps: 2,
-      guidance_scale: 1.5,
-      temperature: 0.9,
-      top_p: 0.75,
-      n: 1,
-      output_format: 'png',
-    },
-    progress: { stage: 'decoding' },
-    outputs: [],
-    timings: {},
-  };
+  return queuedRecord({ id, status: 'decoding', progress: { stage: 'decoding' } });
 }
 
 it('fails the generation when BullMQ gives up on a job whose workers keep dying', async () => {

@@ -74,17 +74,24 @@ function describeValidation(
   return new InvalidInputError(field, issue.message ?? 'invalid');
 }
 
-/** Connection-level failures of Redis or the object store: the client should retry later. */
-function isDependencyFailure(error: Error): boolean {
-  const name = error.name ?? '';
-  const message = error.message ?? '';
+/** Node's codes for a connection that failed or was cut: the dependency, not the request, is at fault. */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'EPIPE']);
+
+/**
+ * A failure of Redis or the object store, told by the error's class and code, or by the
+ * state of the Redis connection when the error surfaced (ioredis rejects commands on a
+ * closed connection with a plain Error): the client should retry later.
+ */
+function isDependencyFailure(error: Error, redisDown: () => boolean): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
   return (
-    name === 'MaxRetriesPerRequestError' ||
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable/.test(message)
+    error.name === 'MaxRetriesPerRequestError' ||
+    (code !== undefined && CONNECTION_ERROR_CODES.has(code)) ||
+    redisDown()
   );
 }
 
-export function toAppError(error: FastifyError | Error): AppError {
+export function toAppError(error: FastifyError | Error, redisDown: () => boolean = () => false): AppError {
   if (error instanceof AppError) return error;
   const fastifyError = error as FastifyError;
   if (hasZodFastifySchemaValidationErrors(fastifyError)) {
@@ -110,7 +117,7 @@ export function toAppError(error: FastifyError | Error): AppError {
     const message = error instanceof SyntaxError ? 'body: not valid JSON' : `request: ${error.message}`;
     return new AppError('invalid_input', message);
   }
-  if (isDependencyFailure(error)) return new ServiceUnavailableError();
+  if (isDependencyFailure(error, redisDown)) return new ServiceUnavailableError();
   return new AppError('internal_error', 'Internal server error');
 }
 
@@ -125,7 +132,7 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const appError = toAppError(error);
+    const appError = toAppError(error, () => app.hasDecorator('redis') && app.redis.status !== 'ready');
     const status = httpStatusOf(appError);
     if (status >= 500) {
       request.log.error({ err: error }, 'request failed');

@@ -1,5 +1,6 @@
 import { InvalidInputError } from '@glm-image/shared/errors';
 import { describe, expect, it } from 'vitest';
+import { httpStatusOf } from '../plugins/errors.ts';
 import { parseWebhookAllowList, SsrfGuard } from '../webhooks/ssrf-guard.ts';
 import { WebhookTargetCheck } from './webhook-targets.ts';
 
@@ -10,16 +11,16 @@ describe('WebhookTargetCheck', () => {
     const check = new WebhookTargetCheck(new SsrfGuard({ resolver: async () => [] }));
     const refusal = await check.assertDeliverable('http://10.0.0.1/hook').catch((error: unknown) => error);
     expect(refusal).toBeInstanceOf(InvalidInputError);
-    expect(refusal).toMatchObject({ field: 'webhook.url', httpStatus: 400 });
+    expect(refusal).toMatchObject({ field: 'webhook.url' });
+    expect(httpStatusOf(refusal as InvalidInputError)).toBe(400);
   });
 
   it('leaves a resolver that does not answer in time to the delivery-time check', async () => {
+    // The resolver never answers: without the check's own timeout this would never settle.
     const hanging = new SsrfGuard({ resolver: () => new Promise(() => {}) });
-    const started = Date.now();
     await expect(
       new WebhookTargetCheck(hanging, 50).assertDeliverable('https://slow.example.com/x'),
     ).resolves.toBeUndefined();
-    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('refuses a private answer that arrives in time, unless the allow-list names the host', async () => {
