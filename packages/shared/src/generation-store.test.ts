@@ -208,6 +208,19 @@ describe('GenerationStore', () => {
     expect(events.map((e) => e.data.status)).toEqual(['planning']);
   });
 
+  it('reuses its connection for blocking reads instead of opening one per read', async () => {
+    const rec = record();
+    await store.create(rec);
+    const [first] = await store.readEvents(rec.id);
+    // Redis counts every connection it ever accepted.
+    const accepted = async () =>
+      Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))?.[1] ?? Number.NaN);
+    await store.readEvents(rec.id, first!.id, 50); // opens the blocking connection, then keeps it
+    const after = await accepted();
+    for (let i = 0; i < 3; i++) await store.readEvents(rec.id, first!.id, 50);
+    expect(await accepted()).toBe(after);
+  });
+
   it('cancels a queued generation at once', async () => {
     const rec = record();
     await store.create(rec);
