@@ -5,6 +5,7 @@ const { onnx } = onnxProto;
 /** Element types the reference models use (values from onnx.TensorProto.DataType). */
 export const DType = {
   float: 1,
+  uint16: 4,
   int64: 7,
   bool: 9,
 } as const;
@@ -63,6 +64,18 @@ export class GraphBuilder {
       dataType: DType.int64,
       dims,
       rawData: new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer),
+    });
+    return name;
+  }
+
+  /** A uint16 constant: large tables at half the size of float32 (Cast before arithmetic). */
+  constUint16(values: Uint16Array, dims: number[], hint = 'cu16'): string {
+    const name = this.fresh(hint);
+    this.initializers.push({
+      name,
+      dataType: DType.uint16,
+      dims,
+      rawData: new Uint8Array(values.slice().buffer),
     });
     return name;
   }
