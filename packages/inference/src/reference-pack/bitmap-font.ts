@@ -78,6 +78,7 @@ export function parseUnifontHex(text: string): BitmapFont {
   if (glyphs < 1000 || !present[0x41] || !present[0x4e2d]) {
     throw new Error(`not a Unifont .hex file: ${glyphs} glyphs, and Latin or CJK glyphs missing`);
   }
+  drawPlainZero(rows);
   for (let cp = 0; cp < CODE_POINTS; cp += 1) {
     if (isNotDrawn(cp)) {
       widths[cp] = 0;
@@ -102,6 +103,17 @@ function isNotDrawn(cp: number): boolean {
     (cp >= 0xd800 && cp <= 0xdfff) ||
     cp === 0xfeff
   );
+}
+
+/**
+ * Unifont's zero is slashed, which OCR reads as ¢, @ or 9. An oval narrower at top and
+ * bottom than the O keeps 0 and O distinct and reads as a digit.
+ */
+function drawPlainZero(rows: Uint16Array): void {
+  const zero = [0, 0, 0, 0, 0x18, 0x24, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x24, 0x18, 0, 0];
+  zero.forEach((bits, r) => {
+    rows[0x30 * GLYPH_HEIGHT + r] = bits << 8;
+  });
 }
 
 function drawHollowBox(rows: Uint16Array, cp: number): void {
