@@ -3,7 +3,7 @@ import { F, FEATURE_WIDTH, SEMANTIC_SLOTS } from './planner-features.ts';
 import { PALETTE } from './semantic-codebook.ts';
 
 /** How far back (in tokens) a noun looks for its colour, and across how many words. */
-const COLOUR_LOOKBACK_TOKENS = 8;
+export const LOOKBACK_TOKENS = 8;
 const COLOUR_LOOKBACK_WORDS = 3;
 /** Objects with a place of their own; later ones share the last one's colour and kind. */
 export const OBJECT_SLOTS = 3;
@@ -32,21 +32,38 @@ export const C = {
   previewHeight: 31,
   previewWidth: 32,
   imageTokens: 33,
-  relation: 34, // RELATION_SLOTS x [direction (+1 above, -1 below), text before, objects before]
+  textNouns: 34,
+  relation: 35, // RELATION_SLOTS x [direction (+1 above, -1 below), text before, objects before]
 } as const;
 export const CONTRIBUTION_WIDTH = C.relation + 3 * RELATION_SLOTS;
 
+export interface PromptSoFar {
+  /**
+   * Features [B, W, FEATURE_WIDTH] of the current tokens and the LOOKBACK_TOKENS tokens
+   * before them (fewer at the start of the sequence), the current ones last.
+   */
+  window: string;
+  /** Contributions of the earlier tokens summed, [B, 1, FEATURE_WIDTH] (layer 1's cache). */
+  pastSums: string;
+  /** Number of current tokens, int64 [1]. */
+  currentLength: string;
+}
+
 /**
- * Per-token contributions [B, T, FEATURE_WIDTH] from the token features of the whole
- * sequence so far ([B, T, FEATURE_WIDTH], layer 0's cache). Everything here looks only
- * backwards (shifts and exclusive prefix sums), so a token's contribution is the same
- * however the sequence was chunked.
+ * Contributions [B, S, FEATURE_WIDTH] of the current tokens. Each looks only backwards:
+ * at the few tokens before it, and at counts of earlier tokens, which are the cached
+ * contributions summed plus those of earlier current tokens. So a token's contribution
+ * is the same however the sequence was chunked, and each step costs the same however
+ * long the sequence already is.
  *
  * A colour word binds to the first noun after it within a few words, with no other
  * noun in between ("a pale yellow ceiling", "a red brick road"); words inside double
  * quotes are text to draw, not instructions.
  */
-export function promptContributions(g: GraphBuilder, history: string): string {
+export function promptContributions(
+  g: GraphBuilder,
+  { window, pastSums, currentLength }: PromptSoFar,
+): string {
   const f = (v: number) => g.scalar(v);
   const i64 = (values: number[]) => g.constInt64(values, [values.length]);
   const add = (a: string, b: string) => g.op('Add', [a, b]);
@@ -55,103 +72,130 @@ export function promptContributions(g: GraphBuilder, history: string): string {
   const toFloat = (x: string) => g.op('Cast', [x], { to: DType.float });
   const eq = (x: string, v: number) => toFloat(g.op('Equal', [x, f(v)]));
   const positive = (x: string) => toFloat(g.op('Greater', [x, f(0)]));
-  const ch = (x: string, start: number, count = 1) =>
+  const slice = (x: string, start: number, count: number) =>
     g.op('Slice', [x, i64([start]), i64([start + count]), i64([-1])]);
-  /** Values of the token k positions back (zeros before the start). */
-  const shift = (x: string, k: number) =>
-    g.op('Slice', [g.op('Pad', [x, i64([0, k, 0, 0, 0, 0])]), i64([0]), i64([-k]), i64([1])]);
-  const before = (x: string) => g.op('CumSum', [x, g.scalarInt(1)], { exclusive: 1 });
+  const lastOf = (x: string, length: string) =>
+    g.op('Slice', [x, g.op('Neg', [length]), i64([Number.MAX_SAFE_INTEGER]), i64([1])]);
+  const sumOver = (x: string, axis: number) => g.op('ReduceSum', [x, i64([axis])], { keepdims: 1 });
+  const exclusiveSum = (x: string, axis = 1) => g.op('CumSum', [x, g.scalarInt(axis)], { exclusive: 1 });
+  const pastSlot = g.split(pastSums, FEATURE_WIDTH);
+  const past = (slot: number) => pastSlot[slot]!;
+  /** How many earlier tokens had `x`: `pastCount` cached ones, and earlier current ones. */
+  const before = (x: string, pastCount: string) => add(pastCount, exclusiveSum(x));
 
   // Inside double quotes (an odd number of them before), a token's meaning is dropped.
-  const quotesBefore = before(ch(history, F.doubleQuote));
-  const inQuote = g.op('Mod', [quotesBefore, f(2)], { fmod: 1 });
+  const quote = slice(window, F.doubleQuote, 1);
+  const quotesInWindowPast = sub(sumOver(quote, 1), sumOver(lastOf(quote, currentLength), 1));
+  const quotesBeforeWindow = sub(past(C.doubleQuotes), quotesInWindowPast);
+  const inQuote = g.op('Mod', [add(quotesBeforeWindow, exclusiveSum(quote)), f(2)], { fmod: 1 });
   const semantic = g.constFloat(
     Array.from({ length: FEATURE_WIDTH }, (_, i) => (SEMANTIC_SLOTS.includes(i) ? 1 : 0)),
     [FEATURE_WIDTH],
     'semantic_slots',
   );
-  const clean = mul(history, sub(f(1), mul(inQuote, semantic)));
-  const isNounOf = (x: string) =>
-    add(add(ch(x, F.object), ch(x, F.background)), add(ch(x, F.ground), ch(x, F.textNoun)));
+  const clean = mul(window, sub(f(1), mul(inQuote, semantic)));
+
+  // Each current token's LOOKBACK_TOKENS predecessors, nearest first: [B, S, K, D].
+  const windowLength = g.op('Slice', [g.op('Shape', [window]), i64([1]), i64([2])]);
+  const positions = g.op('Unsqueeze', [
+    g.op('Range', [
+      g.op('Squeeze', [sub(windowLength, currentLength), i64([0])]),
+      g.op('Squeeze', [windowLength, i64([0])]),
+      g.scalarInt(1),
+    ]),
+    i64([1]),
+  ]); // [S,1], window index of each current token
+  const steps = g.constInt64(
+    Array.from({ length: LOOKBACK_TOKENS }, (_, k) => LOOKBACK_TOKENS - 1 - k),
+    [1, LOOKBACK_TOKENS],
+  ); // padded index of k+1 back is position + K - (k+1)
+  const padded = g.op('Pad', [clean, i64([0, LOOKBACK_TOKENS, 0, 0, 0, 0])]);
+  const back = g.op('Gather', [padded, g.op('Add', [positions, steps])], { axis: 1 });
+  const backSlot = g.split(back, FEATURE_WIDTH);
+  const nounOf = (slots: string[]) =>
+    add(add(slots[F.object]!, slots[F.background]!), add(slots[F.ground]!, slots[F.textNoun]!));
 
   // The colour a noun is given: the nearest colour word before it, within reach.
-  let boundId = f(0);
-  let boundOneHot = f(0);
-  let taken = f(0); // 1 once a nearer colour word was picked
-  let nounBetween = f(0);
-  let wordsBetween = f(0);
-  for (let k = 1; k <= COLOUR_LOOKBACK_TOKENS; k += 1) {
-    const back = shift(clean, k);
-    const reachable = mul(
-      eq(nounBetween, 0),
-      toFloat(g.op('LessOrEqual', [wordsBetween, f(COLOUR_LOOKBACK_WORDS)])),
-    );
-    const pick = mul(ch(back, F.isColour), reachable, sub(f(1), taken));
-    boundId = add(boundId, mul(pick, ch(back, F.colourId)));
-    boundOneHot = add(boundOneHot, mul(pick, ch(back, F.colour, PALETTE.length)));
-    taken = add(taken, pick);
-    nounBetween = add(nounBetween, isNounOf(back));
-    wordsBetween = add(wordsBetween, ch(back, F.wordStart));
-  }
-  const isNoun = isNounOf(clean);
-  boundId = mul(boundId, isNoun);
+  const nounBetween = exclusiveSum(nounOf(backSlot), 2);
+  const wordsBetween = exclusiveSum(backSlot[F.wordStart]!, 2);
+  const candidate = mul(
+    backSlot[F.isColour]!,
+    eq(nounBetween, 0),
+    toFloat(g.op('LessOrEqual', [wordsBetween, f(COLOUR_LOOKBACK_WORDS)])),
+  );
+  const pick = mul(candidate, eq(exclusiveSum(candidate, 2), 0)); // [B,S,K,1]
+  const picked = g.op('Squeeze', [
+    g.op('MatMul', [g.op('Transpose', [pick], { perm: [0, 1, 3, 2] }), back]),
+    i64([2]),
+  ]); // [B,S,D]: the features of the colour word picked, or zeros
+
+  // From here on, the current tokens only.
+  const now = lastOf(clean, currentLength);
+  const nowSlot = g.split(now, FEATURE_WIDTH);
+  const isNoun = nounOf(nowSlot);
+  const boundId = mul(g.split(picked, FEATURE_WIDTH)[F.colourId]!, isNoun);
+  const boundOneHot = mul(slice(picked, F.colour, PALETTE.length), isNoun);
   const nounColourId = g.op('Where', [
     g.op('Greater', [boundId, f(0)]),
     boundId,
-    mul(ch(clean, F.defaultColourId), isNoun),
+    mul(nowSlot[F.defaultColourId]!, isNoun),
   ]);
-  const hasColour = positive(nounColourId);
-  const firstOf = (x: string) => eq(before(x), 0); // no earlier token had x
-  const firstColoured = (slot: number) => {
-    const coloured = mul(ch(clean, slot), hasColour);
-    return mul(coloured, firstOf(coloured), nounColourId);
+  /** The colour of the first noun of `slot` given one, written by that noun alone. */
+  const firstColoured = (slot: number, pastSlotIndex: number, colourId = nounColourId) => {
+    const coloured = mul(nowSlot[slot]!, positive(colourId));
+    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(coloured));
+    return mul(coloured, eq(earlier, 0), colourId);
   };
 
-  const object = ch(clean, F.object);
-  const objectsBefore = before(object);
-  const kindId = add(
-    add(ch(clean, F.circle), mul(ch(clean, F.square), f(2))),
-    mul(ch(clean, F.triangle), f(3)),
-  );
+  // Grid sizes, read after `<sop>`; the preview grid's `<sop>` follows the main grid's `<eop>`.
+  const backAt = (k: number, slot: number) =>
+    g.op('Squeeze', [g.op('Slice', [backSlot[slot]!, i64([k - 1]), i64([k]), i64([2])]), i64([2])]);
+  const numberValue = nowSlot[F.numberValue]!;
+  const gridHeight = mul(numberValue, backAt(1, F.sop));
+  const gridWidth = mul(numberValue, backAt(1, F.isNumber), backAt(2, F.sop));
+  const afterEop2 = backAt(2, F.eop);
+  const afterEop3 = backAt(3, F.eop);
+
+  const object = nowSlot[F.object]!;
+  const objectsBefore = before(object, past(C.objectCount));
+  const kindId = add(add(nowSlot[F.circle]!, mul(nowSlot[F.square]!, f(2))), mul(nowSlot[F.triangle]!, f(3)));
   const slotted = (value: string) =>
     Array.from({ length: OBJECT_SLOTS }, (_, k) => mul(object, value, eq(objectsBefore, k)));
-  const textNoun = ch(clean, F.textNoun);
-  const colouredText = mul(textNoun, positive(boundId));
-  const freeColours = sub(ch(clean, F.colour, PALETTE.length), mul(boundOneHot, isNoun));
+  const textNoun = nowSlot[F.textNoun]!;
+  const freeColours = sub(slice(now, F.colour, PALETTE.length), boundOneHot);
 
-  // Grid sizes, read after `<sop>`; the preview grid's `<sop>` follows the main grid's `<eop>`.
-  const [f1, f2, f3] = [shift(history, 1), shift(history, 2), shift(history, 3)];
-  const numberValue = ch(history, F.numberValue);
-  const gridHeight = mul(numberValue, ch(f1, F.sop));
-  const gridWidth = mul(numberValue, ch(f1, F.isNumber), ch(f2, F.sop));
-  const afterEop2 = ch(f2, F.eop);
-  const afterEop3 = ch(f3, F.eop);
-
-  const direction = sub(ch(clean, F.above), ch(clean, F.below));
-  const relation = add(ch(clean, F.above), ch(clean, F.below));
-  const relationsBefore = before(relation);
-  const textBefore = positive(before(add(ch(history, F.doubleQuote), textNoun)));
+  const direction = sub(nowSlot[F.above]!, nowSlot[F.below]!);
+  const relation = add(nowSlot[F.above]!, nowSlot[F.below]!);
+  const pastRelations = Array.from({ length: RELATION_SLOTS }, (_, j) =>
+    g.op('Abs', [past(C.relation + 3 * j)]),
+  ).reduce(add);
+  const relationsBefore = before(relation, pastRelations);
+  const doubleQuote = nowSlot[F.doubleQuote]!; // quote marks are never masked
+  const textBefore = positive(
+    before(add(doubleQuote, textNoun), add(past(C.doubleQuotes), past(C.textNouns))),
+  );
   const relations = Array.from({ length: RELATION_SLOTS }, (_, j) => {
     const gate = mul(relation, eq(relationsBefore, j));
     return [mul(gate, direction), mul(gate, textBefore), mul(gate, objectsBefore)];
   }).flat();
 
   const parts = [
-    firstColoured(F.background),
-    ch(clean, F.ground),
-    firstColoured(F.ground),
-    mul(colouredText, firstOf(colouredText), boundId),
+    firstColoured(F.background, C.backgroundColourId),
+    nowSlot[F.ground]!,
+    firstColoured(F.ground, C.groundColourId),
+    firstColoured(F.textNoun, C.panelColourId, boundId),
     object,
     ...slotted(nounColourId),
     ...slotted(kindId),
     freeColours,
-    ch(history, F.doubleQuote),
-    ch(history, F.singleQuote),
+    doubleQuote,
+    nowSlot[F.singleQuote]!,
     mul(gridHeight, sub(f(1), afterEop2)),
     mul(gridWidth, sub(f(1), afterEop3)),
     mul(gridHeight, afterEop2),
     mul(gridWidth, afterEop3),
-    ch(history, F.image),
+    nowSlot[F.image]!,
+    textNoun,
     ...relations,
   ];
   const contributions = g.op('Concat', parts, { axis: -1 });

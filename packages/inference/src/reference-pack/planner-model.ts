@@ -1,9 +1,10 @@
 import { DType, GraphBuilder } from './graph-builder.ts';
-import { CONTRIBUTION_WIDTH, promptContributions } from './planner-bindings.ts';
+import { C, CONTRIBUTION_WIDTH, LOOKBACK_TOKENS, promptContributions } from './planner-bindings.ts';
 import {
   BEGIN_ROW,
   buildEmbeddingTable,
   END_ROW,
+  F,
   FEATURE_WIDTH,
   IMAGE_ROW,
   TABLE_ROWS,
@@ -56,14 +57,23 @@ export function buildPlannerModel(): Uint8Array {
   /** The last `seqLen` entries of `x` along `axis`: the current positions. */
   const currentPart = (x: string, axis: number) =>
     g.op('Slice', [x, g.op('Neg', [seqLen]), i64([Number.MAX_SAFE_INTEGER]), i64([axis])]);
-  /** Features [B,S,2*headDim] as one layer's cache entries: values, then keys. */
+  /** Cache entries [B,1,T,headDim] (values, keys) as one [B,T,2*headDim] tensor. */
+  const joined = (value: string, key: string) =>
+    g.op('Squeeze', [g.op('Concat', [value, key], { axis: -1 }), i64([1])]);
+  const tail = (x: string) =>
+    g.op('Slice', [x, i64([-LOOKBACK_TOKENS]), i64([Number.MAX_SAFE_INTEGER]), i64([2])]);
+  /** Features [B,S,2*headDim] as one layer's cache entries (values, then keys) and their window. */
   const layerCache = (x: string, layer: number) => {
     const current = g.op('Unsqueeze', [x, i64([1])]);
     const half = (from: number) => g.op('Slice', [current, i64([from]), i64([from + headDim]), i64([-1])]);
-    const value = g.op('Concat', [past[layer]!.value, half(0)], { axis: 2 });
-    const key = g.op('Concat', [past[layer]!.key, half(headDim)], { axis: 2 });
-    const all = g.op('Squeeze', [g.op('Concat', [value, key], { axis: -1 }), i64([1])]); // [B,T,2*headDim]
-    return { key, value, all };
+    const { key: pastKey, value: pastValue } = past[layer]!;
+    const value = g.op('Concat', [pastValue, half(0)], { axis: 2 });
+    const key = g.op('Concat', [pastKey, half(headDim)], { axis: 2 });
+    const window = joined(
+      g.op('Concat', [tail(pastValue), half(0)], { axis: 2 }),
+      g.op('Concat', [tail(pastKey), half(headDim)], { axis: 2 }),
+    );
+    return { key, value, window };
   };
 
   // --- embedding: features per token, zeroed on padding -----------------------------
@@ -88,9 +98,29 @@ export function buildPlannerModel(): Uint8Array {
   // --- layer 0: the features of every token so far ----------------------------------
   const layer0 = layerCache(features, 0);
   // --- layer 1: each token's contribution; the state is their causal sum ------------
-  const contributions = currentPart(promptContributions(g, layer0.all), 1);
+  const pastSum = (x: string) => g.op('ReduceSum', [x, i64([2])], { keepdims: 0 }); // [B,1,headDim]
+  const pastSums = g.op('Concat', [pastSum(past[1]!.value), pastSum(past[1]!.key)], { axis: -1 });
+  // Image tokens contribute one image token and nothing else; skipping the prompt
+  // analysis for steps made of them alone keeps each image step cheap.
+  const imageOnly = g.op('GreaterOrEqual', [
+    g.op('ReduceMin', [inputIds], { keepdims: 0 }),
+    g.scalarInt(IMAGE_TOKEN_OFFSET),
+  ]);
+  const contributions = g.ifElse(
+    imageOnly,
+    (sub) =>
+      sub.op('Mul', [
+        sub.op('Slice', [features, i64([F.image]), i64([F.image + 1]), i64([-1])]),
+        sub.constFloat(
+          Array.from({ length: FEATURE_WIDTH }, (_, i) => (i === C.imageTokens ? 1 : 0)),
+          [FEATURE_WIDTH],
+          'image_contribution',
+        ),
+      ]),
+    (sub) => promptContributions(sub, { window: layer0.window, pastSums, currentLength: seqLen }),
+  );
   const layer1 = layerCache(contributions, 1);
-  const state = currentPart(g.op('CumSum', [layer1.all, g.scalarInt(1)]), 1);
+  const state = g.op('Add', [pastSums, g.op('CumSum', [contributions, g.scalarInt(1)])]);
 
   g.output('logits', sceneLogits(g, state), DType.float, ['batch', 'sequence_length', IMAGE_VOCAB]);
   [layer0, layer1].forEach(({ key, value }, i) => {

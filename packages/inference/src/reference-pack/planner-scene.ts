@@ -1,5 +1,6 @@
 import { DType, type GraphBuilder } from './graph-builder.ts';
 import { C, OBJECT_SLOTS, RELATION_SLOTS } from './planner-bindings.ts';
+import { FEATURE_WIDTH } from './planner-features.ts';
 import { REFERENCE_MANIFEST } from './reference-manifest.ts';
 import { CODEBOOK_SIZE, DETAIL_LEVELS, PALETTE, REGION_COUNT } from './semantic-codebook.ts';
 
@@ -149,52 +150,51 @@ export function sceneLogits(g: GraphBuilder, state: string): string {
   const areaMiddle = mul(add(areaTop, areaBottom), half);
 
   // --- objects: a cell each, shapes inside (short-side units, y down) -------------------
-  const kindCircle = 0;
-  const kindSquare = 1;
-  /** An object's kind slot (1 circle, 2 square, 3 triangle, 0 unnamed) as a kind index. */
-  const kindOf = (id: string) => where(positive(id), sub(id, one), f(kindCircle));
-  let sdShape = add(mul(k, f(0)), f(FAR));
-  let nearestColour = f(GRAY);
-  let nearestRatio = one; // distance from the nearest object's centre / its radius
-  for (let slot = 0; slot < OBJECT_SLOTS; slot += 1) {
-    const index = f(slot);
-    const present = g.op('Less', [index, objects]);
-    const inFirst = g.op('Less', [index, split]);
-    const onTopRow = g.op('Equal', [inFirst, firstGroupOnTop]);
-    const inRow = where(stacked, where(inFirst, split, sub(objects, split)), max(objects, one));
-    const place = where(and(stacked, not(inFirst)), sub(index, split), index);
-    const rowTop = where(and(stacked, not(onTopRow)), areaMiddle, areaTop);
-    const rowBottom = where(and(stacked, onTopRow), areaMiddle, areaBottom);
-    const cy = mul(add(rowTop, rowBottom), half);
-    const cx = div(add(place, half), inRow);
-    const halfH = mul(sub(rowBottom, rowTop), mul(half, aspectH));
-    const halfW = mul(div(half, inRow), aspectW);
-    const radius = min(mul(halfH, f(LAYOUT.objectFillHeight)), mul(halfW, f(LAYOUT.objectFillWidth)));
-    const kind = kindOf(ch(C.objectKindId + slot));
-    const colour = colourOr(ch(C.objectColourId + slot), where(hasFree, freeColour, f(GRAY)));
+  // Every quantity here is [B, S, OBJECT_SLOTS]: one entry per object slot.
+  const index = g.constFloat(
+    Array.from({ length: OBJECT_SLOTS }, (_, i) => i),
+    [OBJECT_SLOTS],
+    'object_slots',
+  );
+  const present = g.op('Less', [index, objects]);
+  const inFirst = g.op('Less', [index, split]);
+  const onTopRow = g.op('Equal', [inFirst, firstGroupOnTop]);
+  const inRow = where(stacked, where(inFirst, split, sub(objects, split)), max(objects, one));
+  const place = where(and(stacked, not(inFirst)), sub(index, split), index);
+  const rowTop = where(and(stacked, not(onTopRow)), areaMiddle, areaTop);
+  const rowBottom = where(and(stacked, onTopRow), areaMiddle, areaBottom);
+  const cy = mul(add(rowTop, rowBottom), half);
+  const cx = div(add(place, half), inRow);
+  const halfH = mul(sub(rowBottom, rowTop), mul(half, aspectH));
+  const halfW = mul(div(half, inRow), aspectW);
+  const radius = min(mul(halfH, f(LAYOUT.objectFillHeight)), mul(halfW, f(LAYOUT.objectFillWidth)));
+  const kindIds = ch(C.objectKindId, OBJECT_SLOTS); // 1 circle, 2 square, 3 triangle, 0 unnamed
+  const kind = where(positive(kindIds), sub(kindIds, one), f(0));
+  const colours = colourOr(ch(C.objectColourId, OBJECT_SLOTS), where(hasFree, freeColour, f(GRAY)));
 
-    const dx = mul(sub(x, cx), aspectW);
-    const dy = mul(sub(y, cy), aspectH);
-    const adx = g.op('Abs', [dx]);
-    const dist = g.op('Sqrt', [add(mul(dx, dx), mul(dy, dy))]);
-    const sdCircle = sub(dist, radius);
-    const sdSquare = sub(max(adx, g.op('Abs', [dy])), mul(radius, f(0.88)));
-    const triRadius = mul(radius, f(1.25)); // equilateral, apex up, circumradius triRadius
-    const sdTriangle = max(
-      sub(dy, mul(triRadius, half)),
-      sub(mul(adx, f(Math.sqrt(3) / 2)), mul(add(dy, triRadius), half)),
-    );
-    const sd = where(
-      g.op('Equal', [kind, f(kindCircle)]),
-      sdCircle,
-      where(g.op('Equal', [kind, f(kindSquare)]), sdSquare, sdTriangle),
-    );
-    const sdHere = where(present, sd, f(FAR));
-    const nearer = g.op('Less', [sdHere, sdShape]);
-    sdShape = where(nearer, sdHere, sdShape);
-    nearestColour = where(nearer, colour, nearestColour);
-    nearestRatio = where(nearer, min(div(dist, max(radius, f(1e-3))), one), nearestRatio);
-  }
+  const dx = mul(sub(x, cx), aspectW);
+  const dy = mul(sub(y, cy), aspectH);
+  const adx = g.op('Abs', [dx]);
+  const dist = g.op('Sqrt', [add(mul(dx, dx), mul(dy, dy))]);
+  const sdCircle = sub(dist, radius);
+  const sdSquare = sub(max(adx, g.op('Abs', [dy])), mul(radius, f(0.88)));
+  const triRadius = mul(radius, f(1.25)); // equilateral, apex up, circumradius triRadius
+  const sdTriangle = max(
+    sub(dy, mul(triRadius, half)),
+    sub(mul(adx, f(Math.sqrt(3) / 2)), mul(add(dy, triRadius), half)),
+  );
+  const sd = where(
+    g.op('Equal', [kind, f(0)]),
+    sdCircle,
+    where(g.op('Equal', [kind, f(1)]), sdSquare, sdTriangle),
+  );
+  const sdPresent = where(present, sd, f(FAR));
+  // The nearest object (the first on a tie) owns the cell.
+  const sdShape = g.op('ReduceMin', [sdPresent], { axes: [-1], keepdims: 1 });
+  const nearest = g.op('ArgMin', [sdPresent], { axis: -1, keepdims: 1, select_last_index: 0 });
+  const ofNearest = (x: string) => g.op('GatherElements', [x, nearest], { axis: -1 });
+  const nearestColour = ofNearest(colours);
+  const nearestRatio = ofNearest(min(div(dist, max(radius, f(1e-3))), one));
 
   const sdPanel = max(
     mul(sub(g.op('Abs', [sub(x, half)]), f(LAYOUT.panelHalfWidth)), aspectW),
