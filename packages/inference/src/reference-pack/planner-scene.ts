@@ -1,6 +1,5 @@
 import { DType, type GraphBuilder } from './graph-builder.ts';
 import { C, OBJECT_SLOTS, RELATION_SLOTS } from './planner-bindings.ts';
-import { FEATURE_WIDTH } from './planner-features.ts';
 import { REFERENCE_MANIFEST } from './reference-manifest.ts';
 import { CODEBOOK_SIZE, DETAIL_LEVELS, PALETTE, REGION_COUNT } from './semantic-codebook.ts';
 
