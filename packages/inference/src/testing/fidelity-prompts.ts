@@ -1,8 +1,8 @@
 /**
- * Prompts whose quoted text the reference pack's tests draw and read back with OCR.
- * Prompts the pack was not written
- * for: mixed case, digits, punctuation, letters a 5x7 font confuses (N/W/H, O/0, A/H),
- * spans up to 24 characters, several spans, and colours that reach the sign.
+ * Prompts whose quoted text the reference pack's tests draw and read back with OCR,
+ * none of them written for the pack: mixed case, digits, punctuation, letters a small
+ * font confuses (N/W/H, O/0, A/H), spans up to 24 characters, several spans, other
+ * quote marks, and colours that reach the sign.
  */
 export const ASCII_TEXT_PROMPTS: readonly string[] = [
   'a purple evening sky with a "NOW OPEN" sign',
