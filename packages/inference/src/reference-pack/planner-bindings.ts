@@ -5,7 +5,7 @@ import { PALETTE } from './semantic-codebook.ts';
 /** How far back (in tokens) a noun looks for its colour, and across how many words. */
 export const LOOKBACK_TOKENS = 8;
 const COLOUR_LOOKBACK_WORDS = 3;
-/** Objects with a place of their own; later ones share the last one's colour and kind. */
+/** Objects with a place, colour and kind of their own; any after them are not drawn. */
 export const OBJECT_SLOTS = 3;
 /** Relation words whose placement is remembered, in prompt order. */
 export const RELATION_SLOTS = 2;
