@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: npm packages, and the system
-# tools its tests and local stack run (redis-server, tesseract-ocr).
+# tools its tests and local stack run (redis-server, tesseract-ocr with English and
+# Simplified Chinese), and GNU Unifont, which the reference model pack draws text with.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,9 @@ cd "$(dirname "$0")/.."
 missing_apt=()
 command -v redis-server >/dev/null 2>&1 || missing_apt+=(redis-server)
 command -v tesseract >/dev/null 2>&1 || missing_apt+=(tesseract-ocr tesseract-ocr-eng)
+{ command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx chi_sim; } ||
+  missing_apt+=(tesseract-ocr-chi-sim)
+[ -f /usr/share/unifont/unifont.hex ] || missing_apt+=(unifont)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${missing_apt[*]}"
   sudo_cmd=""

@@ -1,46 +1,53 @@
 import { describe, expect, it } from 'vitest';
-import {
-  buildGlyphAtlas,
-  CELL_HEIGHT,
-  CELL_WIDTH,
-  GLYPH_HEIGHT,
-  GLYPH_WIDTH,
-  glyphRows,
-} from './bitmap-font.ts';
+import { glyphPicture, loadBitmapFont, parseUnifontHex, REPLACEMENT_CHARACTER } from './bitmap-font.ts';
 
-const printable = Array.from({ length: 95 }, (_, i) => i + 32);
+const font = loadBitmapFont();
+const ink = (picture: string[]) => picture.join('').split('#').length - 1;
 
-describe('bitmap font', () => {
-  it('has a well-formed 5x7 glyph for every printable ASCII byte', () => {
-    for (const byte of printable) {
-      const rows = glyphRows(byte);
-      expect(rows, String.fromCharCode(byte)).toHaveLength(GLYPH_HEIGHT);
-      for (const row of rows!) expect(row).toMatch(new RegExp(`^[.#]{${GLYPH_WIDTH}}$`));
+describe('bitmap font (GNU Unifont)', () => {
+  it('has distinct glyphs for characters a small font confuses', () => {
+    for (const [a, b] of ['0O', 'AH', 'NW', 'NH', 'MN', '1l', '5S', '8B', 'rn']) {
+      expect(glyphPicture(font, a!.codePointAt(0)!), `${a} vs ${b}`).not.toEqual(
+        glyphPicture(font, b!.codePointAt(0)!),
+      );
     }
-    expect(glyphRows(31)).toBeUndefined();
-    expect(glyphRows(127)).toBeUndefined();
   });
 
-  it('gives every glyph but the space some ink, and no two glyphs the same shape', () => {
-    const shapes = printable.map((b) => glyphRows(b)!.join(''));
-    expect(new Set(shapes).size).toBe(shapes.length - 1); // '0' and 'O' share an oval
-    for (const [i, shape] of shapes.entries()) expect(shape.includes('#')).toBe(i !== 0);
+  it('draws ASCII 8 pixels wide and CJK, kana and hangul 16 wide, all with ink', () => {
+    for (const ch of 'AZaz09!?') {
+      expect(font.widths[ch.codePointAt(0)!], ch).toBe(8);
+      expect(ink(glyphPicture(font, ch.codePointAt(0)!)), ch).toBeGreaterThan(4);
+    }
+    for (const ch of '中文字新年快乐龍あカ한글') {
+      expect(font.widths[ch.codePointAt(0)!], ch).toBe(16);
+      expect(ink(glyphPicture(font, ch.codePointAt(0)!)), ch).toBeGreaterThan(20);
+    }
+    expect(font.widths[REPLACEMENT_CHARACTER]).toBeGreaterThan(0);
   });
 
-  it('lays glyphs, boxes and blanks out in one atlas with spacing kept empty', () => {
-    const atlas = buildGlyphAtlas();
-    const cell = (byte: number) =>
-      atlas.subarray(byte * CELL_HEIGHT * CELL_WIDTH, (byte + 1) * CELL_HEIGHT * CELL_WIDTH);
-    expect(atlas.length).toBe(256 * CELL_HEIGHT * CELL_WIDTH);
-    const h = cell(72);
-    expect(Array.from(h.subarray(0, CELL_WIDTH))).toEqual([1, 0, 0, 0, 1, 0]);
-    for (let byte = 0; byte < 256; byte += 1) {
-      const c = cell(byte);
-      for (let row = 0; row < CELL_HEIGHT; row += 1) expect(c[row * CELL_WIDTH + GLYPH_WIDTH]).toBe(0);
-      for (let col = 0; col < CELL_WIDTH; col += 1) expect(c[GLYPH_HEIGHT * CELL_WIDTH + col]).toBe(0);
+  it('gives control and zero-width characters no room and no ink', () => {
+    for (const cp of [0x00, 0x09, 0x0a, 0x7f, 0x85, 0x200b, 0xfeff]) {
+      expect(font.widths[cp], cp.toString(16)).toBe(0);
+      expect(ink(glyphPicture(font, cp))).toBe(0);
     }
-    expect(cell(0xc3).reduce((a, b) => a + b, 0)).toBe(20); // hollow box for a UTF-8 lead byte
-    expect(cell(0xa9).reduce((a, b) => a + b, 0)).toBe(0); // continuation bytes are blank
-    expect(cell(9).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(font.widths[0x20]).toBe(8);
+  });
+
+  it('parses the .hex format and boxes characters the font lacks', () => {
+    const lines = [
+      `0041:${'00'.repeat(4)}18242442427E424242${'00'.repeat(3)}`,
+      `4E2D:${'0100'.repeat(16)}`,
+      ...Array.from({ length: 1000 }, (_, i) => `${(0x5000 + i).toString(16)}:${'00'.repeat(16)}`),
+    ];
+    const parsed = parseUnifontHex(lines.join('\n'));
+    expect(glyphPicture(parsed, 0x41)[9]).toBe('.######.');
+    expect(glyphPicture(parsed, 0x4e2d)[0]).toBe('.......#........');
+    expect(parsed.widths[0xe000]).toBe(16);
+    expect(ink(glyphPicture(parsed, 0xe000))).toBeGreaterThan(0);
+  });
+
+  it('refuses a file that is not Unifont, and says how to get the font when it is missing', () => {
+    expect(() => parseUnifontHex('hello')).toThrow(/not a Unifont/);
+    expect(() => loadBitmapFont('/nonexistent/unifont.hex')).toThrow(/apt|unifont/);
   });
 });

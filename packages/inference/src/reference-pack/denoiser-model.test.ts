@@ -190,7 +190,8 @@ describe('reference denoiser + VAE decoder', () => {
     for (const bytes of models) {
       expect(onnxProto.onnx.ModelProto.decode(bytes).opsetImport.map((o) => Number(o.version))).toEqual([17]);
     }
-    expect(models.reduce((sum, m) => sum + m.byteLength, 0)).toBeLessThan(1_000_000);
+    // The Unifont tables (2 MB of glyph rows for the whole BMP) are most of it.
+    expect(models.reduce((sum, m) => sum + m.byteLength, 0)).toBeLessThan(4_000_000);
     expect(denoiser.inputNames).toEqual([
       'sample',
       'timestep',

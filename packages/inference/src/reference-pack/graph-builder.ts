@@ -5,6 +5,7 @@ const { onnx } = onnxProto;
 /** Element types the reference models use (values from onnx.TensorProto.DataType). */
 export const DType = {
   float: 1,
+  uint16: 4,
   int64: 7,
   bool: 9,
 } as const;
@@ -13,7 +14,12 @@ export type DType = (typeof DType)[keyof typeof DType];
 /** A dimension is a fixed size or a symbolic name such as `batch` or `past_sequence_length`. */
 export type Dim = number | string;
 
-type AttrValue = number | number[] | string | { tensor: onnxProto.onnx.ITensorProto };
+type AttrValue =
+  | number
+  | number[]
+  | string
+  | { tensor: onnxProto.onnx.ITensorProto }
+  | { graph: onnxProto.onnx.IGraphProto };
 
 /**
  * A small builder over onnx-proto: each `op` call appends one node and returns the
@@ -27,9 +33,14 @@ export class GraphBuilder {
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    /** A subgraph's names come from its parent, so that none shadows an outer one. */
+    private readonly parent?: GraphBuilder,
+  ) {}
 
   private fresh(hint: string): string {
+    if (this.parent) return this.parent.fresh(hint);
     this.counter += 1;
     return `${hint}_${this.counter}`;
   }
@@ -67,6 +78,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A uint16 constant: large tables at half the size of float32 (Cast before arithmetic). */
+  constUint16(values: Uint16Array, dims: number[], hint = 'cu16'): string {
+    const name = this.fresh(hint);
+    this.initializers.push({
+      name,
+      dataType: DType.uint16,
+      dims,
+      rawData: new Uint8Array(values.slice().buffer),
+    });
+    return name;
+  }
+
   /** A scalar float constant (rank 0), broadcastable against anything. */
   scalar(value: number): string {
     return this.constFloat([value], []);
@@ -93,6 +116,44 @@ export class GraphBuilder {
       attribute: Object.entries(attrs).map(([key, value]) => attribute(key, value)),
     });
     return outputs;
+  }
+
+  /** `x` split along `axis` into `count` equal parts (one node, however many are used). */
+  split(x: string, count: number, axis = -1): string[] {
+    return this.opN('Split', [x], count, { axis });
+  }
+
+  /**
+   * `If(condition)`: runs the nodes `then` adds, or those `otherwise` adds, each in a
+   * subgraph that may read any value of this graph, and returns the float result. Only
+   * the branch taken runs, which is what makes it worth its overhead.
+   */
+  ifElse(
+    condition: string,
+    then: (sub: GraphBuilder) => string,
+    otherwise: (sub: GraphBuilder) => string,
+  ): string {
+    const branch = (
+      hint: string,
+      build: (sub: GraphBuilder) => string,
+    ): { graph: onnxProto.onnx.IGraphProto } => {
+      const sub = new GraphBuilder(this.fresh(hint), this);
+      const result = build(sub);
+      const output = this.fresh(`${hint}_out`);
+      sub.nodes.push({ opType: 'Identity', input: [result], output: [output], name: this.fresh('out') });
+      return {
+        graph: {
+          name: sub.name,
+          node: sub.nodes,
+          initializer: sub.initializers,
+          output: [{ name: output, type: { tensorType: { elemType: DType.float } } }],
+        },
+      };
+    };
+    return this.op('If', [condition], {
+      then_branch: branch('then', then),
+      else_branch: branch('else', otherwise),
+    });
   }
 
   /** Serialises the graph as an ONNX model (IR 8, the given default-domain opset). */
@@ -133,5 +194,6 @@ function attribute(name: string, value: AttrValue): onnxProto.onnx.IAttributePro
   }
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if ('graph' in value) return { name, type: T.GRAPH, g: value.graph };
   return { name, type: T.TENSOR, t: value.tensor };
 }

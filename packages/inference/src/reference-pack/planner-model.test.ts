@@ -371,6 +371,38 @@ describe('reference planner model', () => {
     expect(await panelAt("the cat's red ball")).toBe(Region.background);
   });
 
+  it('binds a colour to its noun across adjectives, and ignores colour words inside quotes', async () => {
+    const g = grid(gridsFor(512, 512).main, { h: 1, w: 1 });
+    const hedge = await layoutOf('a tall green hedge under a pale yellow ceiling', g);
+    expect(hedge.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('green') });
+    expect(hedge.cells.main(0, 0)).toMatchObject({ region: Region.background, colour: colour('yellow') });
+    // Too many words between a colour and a noun: the colour is free, and draws a circle.
+    const far = await layoutOf('a red and very big old shiny stone wall', g);
+    expect(far.cells.main(0, 0).colour).toBe(colour('white'));
+    expect(far.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    const quoted = await layoutOf('a sign that says "RED BLUE"', g);
+    expect(quoted.cells.mainCells.some((c) => c.region === Region.shape)).toBe(false);
+    expect(quoted.cells.main(0, 0)).toMatchObject({ region: Region.background, colour: colour('white') });
+  });
+
+  it('puts several objects side by side, stacks them on a relation, and lays a ground band', async () => {
+    const g = grid(gridsFor(512, 512).main, { h: 1, w: 1 });
+    const row = await layoutOf('a red circle, a green square and a blue triangle', g);
+    expect(row.cells.main(8, 2)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    expect(row.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('green') });
+    expect(row.cells.main(8, 13)).toMatchObject({ region: Region.shape, colour: colour('blue') });
+    const stack = await layoutOf('a red ball on a blue box', g);
+    expect(stack.cells.main(4, 8)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    expect(stack.cells.main(11, 8)).toMatchObject({ region: Region.shape, colour: colour('blue') });
+    const under = await layoutOf('a red ball under a blue box', g);
+    expect(under.cells.main(4, 8).colour).toBe(colour('blue'));
+    expect(under.cells.main(11, 8).colour).toBe(colour('red'));
+    const ground = await layoutOf('a yellow sun over the sea', g);
+    expect(ground.cells.main(15, 0)).toMatchObject({ region: Region.background, colour: colour('blue') });
+    expect(ground.cells.main(0, 0)).toMatchObject({ region: Region.background, colour: colour('white') });
+    expect(ground.cells.main(6, 8)).toMatchObject({ region: Region.shape, colour: colour('yellow') });
+  });
+
   it('gives each left-padded row of a batch the same tokens as running it alone', async () => {
     const long = promptIds('a big pink circle on a black background, minimal flat style', SMALL);
     const short = promptIds('gold ball', SMALL);

@@ -60,31 +60,75 @@ export const SHAPE_NOUNS: ReadonlyMap<string, ShapeKind> = new Map<string, Shape
     0,
   ),
   ...pluralised(['shape', 'logo', 'object', 'balloon', 'bubble', 'coin', 'wheel', 'apple', 'flower'], 0),
+  ...pluralised(['lantern', 'cake', 'plate', 'clock', 'lamp', 'egg', 'cat', 'dog', 'bird', 'face'], 0),
   ...pluralised(['square', 'box', 'cube', 'block', 'rectangle', 'tile', 'card', 'book', 'window', 'door'], 1),
-  ...pluralised(['triangle', 'pyramid', 'cone', 'mountain', 'tree', 'tent', 'arrow'], 2),
+  ...pluralised(['house', 'building', 'tower', 'car', 'bus', 'truck', 'hedge', 'fence', 'board', 'frame'], 1),
+  ...pluralised(['triangle', 'pyramid', 'cone', 'mountain', 'tree', 'tent', 'arrow', 'roof', 'kite'], 2),
 ]);
 
-/** Nouns that name the background: a colour directly before one colours the background. */
+/** Nouns that name the background: a colour bound to one colours the whole canvas. */
 export const BACKGROUND_NOUNS: readonly string[] = [
   'background',
   'backdrop',
   'backgrounds',
   'bg',
   'sky',
+  'skies',
   'wall',
   'walls',
+  'ceiling',
   'canvas',
-  'floor',
-  'field',
-  'sea',
-  'ocean',
-  'water',
-  'grass',
   'paper',
   'scene',
   'setting',
   'surface',
 ];
+
+/**
+ * Nouns that name the ground: a band along the bottom of the image, in the colour
+ * bound to the noun or, failing that, the colour the noun usually has.
+ */
+export const GROUND_NOUNS: ReadonlyMap<string, string | undefined> = new Map([
+  ['ground', 'brown'],
+  ['floor', undefined],
+  ['road', 'gray'],
+  ['street', 'gray'],
+  ['pavement', 'gray'],
+  ['path', 'brown'],
+  ['field', 'green'],
+  ['fields', 'green'],
+  ['grass', 'green'],
+  ['lawn', 'green'],
+  ['meadow', 'green'],
+  ['hill', 'green'],
+  ['hills', 'green'],
+  ['sea', 'blue'],
+  ['ocean', 'blue'],
+  ['water', 'blue'],
+  ['lake', 'blue'],
+  ['river', 'blue'],
+  ['beach', 'gold'],
+  ['sand', 'gold'],
+  ['desert', 'gold'],
+  ['table', 'brown'],
+]);
+
+/**
+ * Words placing what comes before them relative to what comes after: +1 above, -1
+ * below. They decide whether the text panel sits over or under the objects, and stack
+ * objects instead of setting them side by side.
+ */
+export const RELATION_WORDS: ReadonlyMap<string, 1 | -1> = new Map([
+  ['above', 1],
+  ['over', 1],
+  ['on', 1],
+  ['atop', 1],
+  ['upon', 1],
+  ['under', -1],
+  ['below', -1],
+  ['beneath', -1],
+  ['underneath', -1],
+]);
 
 /** Nouns that usually introduce rendered text; the quote marks themselves decide the layout. */
 export const TEXT_NOUNS: readonly string[] = [
@@ -124,6 +168,10 @@ export const COMMON_WORDS: readonly string[] = [
   ...'big small large little tiny huge bright dark light pale deep soft simple plain flat solid'.split(' '),
   ...'image picture photo painting drawing illustration render style minimal minimalist clean'.split(' '),
   ...'one two three four five many some single alone only very'.split(' '),
+  // Adjectives that come between a colour and its noun, so that they stay one word.
+  ...'tall short wide narrow round long pale vivid shiny glossy matte striped spotted'.split(' '),
+  ...'wooden stone brick glass metal plastic old new young ancient modern evening morning'.split(' '),
+  ...'night sunny cloudy rainy misty quiet busy happy sad warm cold cozy painted neon'.split(' '),
 ];
 
 function pluralised(words: string[], kind: ShapeKind): Array<[string, ShapeKind]> {

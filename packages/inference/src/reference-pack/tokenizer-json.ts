@@ -3,7 +3,9 @@ import {
   COLOUR_WORDS,
   COMMON_WORDS,
   DOUBLE_QUOTES,
+  GROUND_NOUNS,
   MAX_NUMBER_TOKEN,
+  RELATION_WORDS,
   SHAPE_NOUNS,
   SINGLE_QUOTES,
   TEXT_NOUNS,
@@ -52,6 +54,8 @@ export function buildTextVocabulary(): Map<string, number> {
     ...COLOUR_WORDS.keys(),
     ...SHAPE_NOUNS.keys(),
     ...BACKGROUND_NOUNS,
+    ...GROUND_NOUNS.keys(),
+    ...RELATION_WORDS.keys(),
     ...TEXT_NOUNS,
     ...COMMON_WORDS,
   ]) {

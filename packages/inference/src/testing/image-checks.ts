@@ -55,8 +55,16 @@ export function dominantChannel([r, g, b]: [number, number, number]): 'red' | 'g
   return null;
 }
 
+/** Languages of the tesseract models `scripts/ensure-deps.sh` installs. */
+export type OcrLanguage = 'eng' | 'chi_sim';
+
 /** Ink height, in pixels, at which tesseract reads the reference font most reliably. */
-const OCR_INK_HEIGHT = 22;
+const OCR_INK_HEIGHT: Record<OcrLanguage, number> = { eng: 28, chi_sim: 40 };
+
+export interface TextLineOptions {
+  inkIsLight?: boolean;
+  language?: OcrLanguage;
+}
 
 /**
  * Reads one line of text in `box` of an encoded image with tesseract (`--psm 7`). Only
@@ -67,8 +75,87 @@ const OCR_INK_HEIGHT = 22;
 export async function readTextLine(
   image: Buffer,
   box: PixelBox | FractionBox,
-  options: { inkIsLight?: boolean } = {},
+  options: TextLineOptions = {},
 ): Promise<string> {
+  const language = options.language ?? 'eng';
+  const line = await inkLine(image, box, options);
+  if (!line) return '';
+  const png = await sharp(line.data, { raw: { width: line.width, height: line.height, channels: 1 } })
+    .extend({ top: MARGIN, bottom: MARGIN, left: MARGIN, right: MARGIN, background: 'white' })
+    .png()
+    .toBuffer();
+  return tidy(await tesseract(png, language, ['--psm', '7']), language);
+}
+
+/**
+ * Reads many single lines in one tesseract run, which is much cheaper than one run per
+ * line: the prepared lines are stacked on one page, far apart, tesseract looks for words
+ * anywhere on it (`--psm 11`), and each word is given back to the line its box lies in.
+ */
+export async function readTextLines(
+  lines: ReadonlyArray<{ image: Buffer; box: PixelBox | FractionBox }>,
+  options: TextLineOptions = {},
+): Promise<string[]> {
+  if (lines.length === 0) return [];
+  const language = options.language ?? 'eng';
+  const prepared = await Promise.all(lines.map((l) => inkLine(l.image, l.box, options)));
+  const tops: number[] = [];
+  let height = MARGIN;
+  for (const line of prepared) {
+    tops.push(height);
+    height += (line?.height ?? 0) + LINE_GAP;
+  }
+  const width = Math.max(1, ...prepared.map((l) => l?.width ?? 0)) + 2 * MARGIN;
+  const composites = prepared.flatMap((line, i) =>
+    line
+      ? [
+          {
+            input: line.data,
+            raw: { width: line.width, height: line.height, channels: 1 as const },
+            top: tops[i]!,
+            left: MARGIN,
+          },
+        ]
+      : [],
+  );
+  const page = await sharp({ create: { width, height: height + MARGIN, channels: 3, background: 'white' } })
+    .composite(composites)
+    .greyscale()
+    .png()
+    .toBuffer();
+  const tsv = await tesseract(page, language, ['--psm', '11', 'tsv']);
+  const words: Array<Array<{ left: number; text: string }>> = prepared.map(() => []);
+  for (const row of tsv.split('\n').slice(1)) {
+    const cells = row.split('\t');
+    const text = cells[11]?.trim();
+    if (cells[0] !== '5' || !text) continue;
+    const [left, top, , h] = cells.slice(6, 10).map(Number) as [number, number, number, number];
+    const centre = top + h / 2;
+    const index = tops.findLastIndex((t) => t - LINE_GAP / 2 <= centre);
+    words[Math.max(0, index)]?.push({ left, text });
+  }
+  return words.map((ws) =>
+    tidy(
+      ws
+        .sort((a, b) => a.left - b.left)
+        .map((w) => w.text)
+        .join(' '),
+      language,
+    ),
+  );
+}
+
+/** White paper around a line. */
+const MARGIN = 20;
+/** Paper between stacked lines: more than a line is tall, so none are read as one. */
+const LINE_GAP = 60;
+
+/** The binarised ink of `box`, cropped to the ink and scaled to print size (grey, 1 channel). */
+async function inkLine(
+  image: Buffer,
+  box: PixelBox | FractionBox,
+  options: TextLineOptions,
+): Promise<{ data: Buffer; width: number; height: number } | undefined> {
   const region = 'left' in box ? box : await toPixelBox(image, box);
   const { data, info } = await sharp(image).extract(region).raw().toBuffer({ resolveWithObject: true });
   const page = Buffer.alloc(info.width * info.height);
@@ -87,21 +174,30 @@ export async function readTextLine(
       Math.max(bottom, y),
     ];
   }
-  if (right < 0) return '';
+  if (right < 0) return undefined;
   const [inkWidth, inkHeight] = [right - left + 1, bottom - top + 1];
-  const line = await sharp(page, { raw: { width: info.width, height: info.height, channels: 1 } })
+  const inkHeightTarget = OCR_INK_HEIGHT[options.language ?? 'eng'];
+  const { data: line, info: lineInfo } = await sharp(page, {
+    raw: { width: info.width, height: info.height, channels: 1 },
+  })
     .extract({ left, top, width: inkWidth, height: inkHeight })
-    .resize({ width: Math.max(1, Math.round((inkWidth * OCR_INK_HEIGHT) / inkHeight)) })
+    .resize({ width: Math.max(1, Math.round((inkWidth * inkHeightTarget) / inkHeight)) })
     .blur(1)
-    .extend({ top: 20, bottom: 20, left: 20, right: 20, background: 'white' })
-    .png()
-    .toBuffer();
-  return (await tesseract(line)).trim();
+    .extractChannel(0)
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: line, width: lineInfo.width, height: lineInfo.height };
 }
 
-function tesseract(png: Buffer): Promise<string> {
+/** tesseract separates CJK characters with spaces that are not in the text. */
+function tidy(text: string, language: OcrLanguage): string {
+  const trimmed = text.trim();
+  return language === 'chi_sim' ? trimmed.replace(/(?<=\P{ASCII})\s+(?=\P{ASCII})/gu, '') : trimmed;
+}
+
+function tesseract(png: Buffer, language: OcrLanguage, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('tesseract', ['stdin', 'stdout', '--psm', '7'], {
+    const child = spawn('tesseract', ['stdin', 'stdout', '-l', language, ...args], {
       env: { ...process.env, OMP_THREAD_LIMIT: '1' },
       stdio: ['pipe', 'pipe', 'ignore'],
     });
