@@ -63,6 +63,19 @@ async function endings(status: string, code = 'none'): Promise<number> {
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
+/** A reconciler on this stack's Redis whose clock the test sets; it never runs on its own timer. */
+function reconciler(now: () => number) {
+  return startReconciler({
+    redis: stack.context.redis,
+    store: stack.context.store,
+    lifecycle: stack.context.lifecycle,
+    jobs: stack.app.jobs,
+    strandedAfterMs: 15_000,
+    intervalMs: 3_600_000,
+    now,
+  });
+}
+
 /** One reconciler pass now, whoever held the lock before. */
 async function reconcileNow(reconciler: { reconcileOnce(): Promise<unknown> }) {
   await stack.context.redis.del(stack.context.store.keys.reconcilerLock);
@@ -158,19 +171,11 @@ describe('endings decided in the API', () => {
     });
     await stack.context.lifecycle.create(record, 0);
     const later = Date.now() + 60_000;
-    const reconciler = startReconciler({
-      redis: stack.context.redis,
-      store: stack.context.store,
-      lifecycle: stack.context.lifecycle,
-      jobs: stack.app.jobs,
-      strandedAfterMs: 15_000,
-      intervalMs: 3_600_000,
-      now: () => later,
-    });
+    const r = reconciler(() => later);
     try {
-      expect(await reconcileNow(reconciler)).toMatchObject({ failed: 1 });
+      expect(await reconcileNow(r)).toMatchObject({ failed: 1 });
     } finally {
-      reconciler.stop();
+      r.stop();
     }
     expect(await stack.context.store.get(id)).toMatchObject({ status: 'failed' });
     expect(await deliveredFor(id)).toMatchObject({
@@ -184,18 +189,6 @@ describe('endings decided in the API', () => {
 describe('the reconciler', () => {
   function queued(): GenerationRecord {
     return queuedRecord({ id: newGenerationId(), input: { prompt: 'stranded' }, priority: 7 });
-  }
-
-  function reconciler(now: () => number) {
-    return startReconciler({
-      redis: stack.context.redis,
-      store: stack.context.store,
-      lifecycle: stack.context.lifecycle,
-      jobs: stack.app.jobs,
-      strandedAfterMs: 15_000,
-      intervalMs: 3_600_000,
-      now,
-    });
   }
 
   it('queues a stranded plan again, once, with the priority stored on the record', async () => {

@@ -138,10 +138,6 @@ export class GenerationStore {
     this.maxEvents = options.maxEventsPerGeneration ?? 1000;
   }
 
-  get keyPrefix(): string {
-    return this.keys.prefix;
-  }
-
   private commonArgs(): (string | number)[] {
     const now = new Date();
     return [
