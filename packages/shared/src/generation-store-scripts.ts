@@ -84,7 +84,7 @@ local function move(rec, to)
   if rank[to] >= TERMINAL_RANK then
     rec.completed_at = now_iso
     rec.timings.total_ms = elapsed_since_created(rec)
-    redis.call('SREM', unfinished_key(rec.tenant), rec.id)
+    redis.call('ZREM', unfinished_key(rec.tenant), rec.id)
   end
 end
 
@@ -103,18 +103,21 @@ end
  * KEYS: record, events, tenant index, tenant unfinished set, awaiting-enqueue index.
  * ARGV[7] record JSON, [8] created ms, [9] id, [10] the most unfinished generations the
  * tenant may have (0: no cap). Returns 'created', 'exists', or 'full' when the tenant is
- * at its cap. Admission costs the same whatever the backlog: one SCARD.
+ * at its cap. Admission costs the same whatever the backlog: one ZCARD. Entries older
+ * than the retention are dropped first (their records have expired, so they can never
+ * end): an id whose record vanished unfinished cannot hold a slot for good.
  */
 export const CREATE_SCRIPT = `${PRELUDE}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'exists' end
 local cap = tonumber(ARGV[10])
-if cap > 0 and redis.call('SCARD', KEYS[4]) >= cap then return 'full' end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now_ms - tonumber(retention) * 1000))
+if cap > 0 and redis.call('ZCARD', KEYS[4]) >= cap then return 'full' end
 redis.call('SET', KEYS[1], ARGV[7], 'EX', retention)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[7])
 redis.call('EXPIRE', KEYS[2], retention)
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[9])
 redis.call('EXPIRE', KEYS[3], retention)
-redis.call('SADD', KEYS[4], ARGV[9])
+redis.call('ZADD', KEYS[4], ARGV[8], ARGV[9])
 redis.call('EXPIRE', KEYS[4], retention)
 redis.call('ZADD', KEYS[5], ARGV[8], ARGV[9])
 return 'created'

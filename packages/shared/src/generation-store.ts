@@ -174,9 +174,9 @@ export class GenerationStore {
     if (outcome === 'full') throw new TenantAtCapacityError(maxUnfinished);
   }
 
-  /** The tenant's unfinished generations (queued or running): one SCARD, whatever the backlog. */
+  /** The tenant's unfinished generations (queued or running): one ZCARD, whatever the backlog. */
   async unfinishedCount(tenant: string): Promise<number> {
-    return this.redis.scard(this.keys.tenantUnfinished(tenant));
+    return this.redis.zcard(this.keys.tenantUnfinished(tenant));
   }
 
   /** The generation's first job is on its queue: the reconciler need not look at it. */

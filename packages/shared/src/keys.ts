@@ -7,7 +7,8 @@
  *   gen:<id>:events               its event stream: one entry per change (same expiry)
  *   gen:<id>:webhook              its webhook delivery log
  *   tenant:<t>:gens               sorted set of the tenant's ids by creation time (listing)
- *   tenant:<t>:unfinished         set of the tenant's ids not yet terminal (admission, O(1))
+ *   tenant:<t>:unfinished         sorted set of the tenant's ids not yet terminal, by creation
+ *                                 time (admission reads its size: O(1) in the backlog)
  *   awaiting-enqueue              sorted set of ids stored but whose first job is not yet
  *                                 confirmed queued, by creation time (the reconciler's work)
  *   api:idem:<tenant>:<sha256>    an Idempotency-Key claim
