@@ -127,6 +127,30 @@ const plainHeaders = (h: TestReceiver['requests'][number]['headers']) =>
   Object.fromEntries(Object.entries(h).filter((e): e is [string, string] => typeof e[1] === 'string'));
 
 describe('webhook delivery worker', () => {
+  it('delivers a job enqueued with its body already rendered (by an older release) as it is', async () => {
+    const h = await harness(() => ({ status: 200 }));
+    const body = JSON.stringify({
+      type: 'generation.failed',
+      timestamp: '2026-01-01T00:00:00.000Z',
+      data: { id: 'gen_old' },
+    });
+    const payload = {
+      generationId: 'gen_old',
+      tenant: 'acme',
+      event: 'generation.failed',
+      url: `${h.receiver.url}/old`,
+      webhookId: 'msg_gen_old_generation.failed',
+      body,
+    };
+    await h.queue.add('generation.failed', payload as unknown as WebhookJobData, { jobId: 'gen_old-failed' });
+    const job = await finished(h.queue, 'gen_old-failed');
+    expect(await job.getState()).toBe('completed');
+    expect(h.receiver.requests.map((r) => r.body)).toEqual([body]);
+    expect(() =>
+      new Webhook(SECRET).verify(body, plainHeaders(h.receiver.requests[0]!.headers)),
+    ).not.toThrow();
+  });
+
   it('delivers a signed webhook a Standard Webhooks receiver verifies, exactly once', async () => {
     const h = await harness(() => ({ status: 204 }));
     const r = record('');

@@ -15,6 +15,7 @@ import {
   webhookJobDataSchema,
 } from '@glm-image/shared/webhooks/notifier';
 import { type ConnectionOptions, UnrecoverableError, Worker } from 'bullmq';
+import { z } from 'zod';
 import {
   DEFAULT_WEBHOOK_BACKOFF,
   parseRetryAfter,
@@ -79,6 +80,20 @@ export interface WebhookDeliveryWorkerOptions {
   log?: WebhookLogger;
 }
 
+/** Jobs enqueued by releases that rendered the body at the event; delivered as they are during an upgrade. */
+const preRenderedJobSchema = webhookJobDataSchema
+  .omit({ timestamp: true, record: true })
+  .extend({ body: z.string() });
+
+/** The job's payload; one no version of this worker can read fails at once, since no retry changes it. */
+function readJob(payload: unknown): WebhookJobData | z.infer<typeof preRenderedJobSchema> {
+  const parsed = webhookJobDataSchema.safeParse(payload);
+  if (parsed.success) return parsed.data;
+  const preRendered = preRenderedJobSchema.safeParse(payload);
+  if (preRendered.success) return preRendered.data;
+  throw new UnrecoverableError(`invalid webhook job payload: ${parsed.error.message}`);
+}
+
 export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions): Worker<WebhookJobData> {
   const keyPrefix = options.store?.keyPrefix ?? DEFAULT_KEY_PREFIX;
   const retentionSeconds = options.store?.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
@@ -107,11 +122,9 @@ export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions
   const worker: Worker<WebhookJobData> = new Worker<WebhookJobData>(
     options.queueName ?? 'webhook',
     async (job) => {
-      const parsed = webhookJobDataSchema.safeParse(job.data);
-      // A payload no version of this worker can read: no retry will change it.
-      if (!parsed.success)
-        throw new UnrecoverableError(`invalid webhook job payload: ${parsed.error.message}`);
-      const data = parsed.data;
+      const data = readJob(job.data);
+      // The same bytes on every attempt: rendered from the snapshot taken at the event.
+      const body = 'body' in data ? data.body : options.renderBody(data);
       const redis: RedisClient = ioredisOf(await worker.client);
       const deliveryLog = new WebhookDeliveryLog(redis, { keyPrefix, retentionSeconds });
       const attempt = job.attemptsMade + 1;
@@ -146,7 +159,6 @@ export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions
       let retryAfter: string | undefined;
       try {
         // Signed per attempt: the timestamp must be fresh (receivers allow ±5 min), the id stays.
-        const body = options.renderBody(data);
         const headers = { ...signer.sign(data.tenant, { id: data.webhookId, body }) };
         ({ status, retryAfter } = await postWebhook(guard, {
           url: data.url,
