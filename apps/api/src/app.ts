@@ -1,6 +1,7 @@
 import { fastifySSE } from '@fastify/sse';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { InvalidInputError } from '@glm-image/shared/errors';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import {
@@ -10,6 +11,12 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { ApiEnv } from './env.ts';
+import {
+  answerUnmetExpectations,
+  clientErrorHandler,
+  frameworkErrors,
+  MAX_PARAM_LENGTH,
+} from './http-edge.ts';
 import type { ModelLimits } from './model-limits.ts';
 import authPlugin, { KeyRegistry } from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
@@ -42,6 +49,27 @@ export interface ApiAppOptions {
 /** Requests are small JSON documents; images travel by URL, never in a request body. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
+/** The deepest nesting of arrays and objects a request body may have. */
+export const MAX_JSON_DEPTH = 32;
+
+/** How deep arrays and objects nest in JSON text, counted without parsing it (strings skipped). */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i += 1; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth -= 1;
+  }
+  return deepest;
+}
+
 async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<void> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -69,10 +97,15 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   });
 
   // POSTs without a body (cancel) often still say application/json; treat empty as no body.
+  // No request this API takes nests deeply; a body that does is refused before anything
+  // walks it recursively (validation, hashing, serialization).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     if (typeof body === 'string' && body.trim() === '') return done(null, undefined);
+    if (nestingDepth(body as string) > MAX_JSON_DEPTH) {
+      return done(new InvalidInputError('body', `nested deeper than ${MAX_JSON_DEPTH} levels`), undefined);
+    }
     return parseJson(request, body as string, done);
   });
 
@@ -122,8 +155,8 @@ export const apiPlugin = fp(apiApp, { name: 'glm-image-api' });
 
 export interface BuildAppOptions extends ApiAppOptions {
   logger?: FastifyServerOptions['logger'];
-  /** Trust X-Forwarded-* from the ingress in front of the API. Default: false. */
-  trustProxy?: boolean;
+  /** Which X-Forwarded-* headers to believe (TRUST_PROXY). Default: none. */
+  trustProxy?: boolean | string;
 }
 
 /** Paths never written to logs: keys are secrets, idempotency keys may be too. */
@@ -134,12 +167,16 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger: options.logger ?? false,
     bodyLimit: BODY_LIMIT_BYTES,
     trustProxy: options.trustProxy ?? false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors,
+    clientErrorHandler,
     // Request ids in logs line up with the client's X-Request-Id when it sends one.
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
   const { logger: _logger, trustProxy: _trustProxy, ...appOptions } = options;
   await app.register(apiPlugin, appOptions);
+  answerUnmetExpectations(app.server);
   await app.ready();
   return app;
 }

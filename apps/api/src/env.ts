@@ -64,6 +64,19 @@ export const apiEnvSchema = z.object({
   WEBHOOK_DELIVERY_CONCURRENCY: int(1, 256).default(4),
   /** How often expired objects are deleted from the bucket (one replica sweeps per interval). */
   RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(3_600_000),
+  /**
+   * Which X-Forwarded-* headers to believe: unset or `false` none (the default: any client
+   * could set them); `true` all; or a comma-separated list of the proxies' addresses/CIDRs.
+   */
+  TRUST_PROXY: z
+    .string()
+    .transform((value): boolean | string => {
+      const trimmed = value.trim();
+      if (trimmed === 'false') return false;
+      if (trimmed === 'true') return true;
+      return trimmed;
+    })
+    .default(false),
   /** How often one replica looks for generations stored but never queued. */
   RECONCILE_INTERVAL_MS: positiveInt.default(10_000),
   /** How old a generation must be before a missing job counts as stranded rather than on its way. */

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const app = await buildApp({
     env,
     logger: { level: env.LOG_LEVEL, redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' } },
-    trustProxy: true,
+    trustProxy: env.TRUST_PROXY,
   });
   const sweeper = startRetentionSweeper({
     redis: app.redis,

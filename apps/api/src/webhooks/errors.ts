@@ -49,10 +49,13 @@ export class WebhookTimeoutError extends WebhookError {
   }
 }
 
-/** More redirects than the delivery follows. */
+/**
+ * More redirects than the delivery follows. Permanent: a redirect loop or chain is how the
+ * receiver is configured, and trying again later walks the same chain.
+ */
 export class WebhookTooManyRedirectsError extends WebhookError {
   constructor(max: number) {
-    super('webhook_too_many_redirects', `webhook receiver redirected more than ${max} times`, false);
+    super('webhook_too_many_redirects', `webhook receiver redirected more than ${max} times`, true);
   }
 }
 

@@ -1,0 +1,90 @@
+/**
+ * Errors raised before a request reaches a route, answered in the API's error format
+ * like every other: requests Node's HTTP parser rejects (malformed, oversized headers),
+ * URLs the router cannot decode or whose segments are too long, and `Expect` values the
+ * server does not meet. None of them echoes what the client sent.
+ */
+import type { Socket } from 'node:net';
+import { AppError, InvalidInputError } from '@glm-image/shared/errors';
+import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { sendError } from './plugins/errors.ts';
+
+/** The longest path segment the router matches; ids are validated to this length by their schema. */
+export const MAX_PARAM_LENGTH = 128;
+
+class HeadersTooLargeError extends AppError {
+  constructor() {
+    super('headers_too_large', 'Request headers are too large');
+  }
+}
+
+class ExpectationFailedError extends AppError {
+  constructor() {
+    super('expectation_failed', 'Expect: only 100-continue is supported');
+  }
+}
+
+/** Errors of the router, before any route or hook runs. */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      sendError(reply, new InvalidInputError('path', 'not a valid URL (malformed percent-encoding)'));
+      return;
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      sendError(
+        reply,
+        new InvalidInputError('path', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`),
+      );
+      return;
+    default:
+      sendError(reply, new AppError('internal_error', 'Internal server error'));
+  }
+}
+
+/** The raw answer on a socket whose request never became one Fastify could route. */
+function rawAnswer(status: number, reason: string, error: AppError): string {
+  const body = JSON.stringify(error.toJSON());
+  return [
+    `HTTP/1.1 ${status} ${reason}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Connection: close',
+    '',
+    body,
+  ].join('\r\n');
+}
+
+/** Requests Node's HTTP parser rejects: 431 for oversized headers, 400 for anything else malformed. */
+export const clientErrorHandler: NonNullable<FastifyServerOptions['clientErrorHandler']> = (
+  error: Error & { code?: string },
+  socket: Socket,
+) => {
+  // A reset or timed-out socket has no one left to answer.
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const answer =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? rawAnswer(431, 'Request Header Fields Too Large', new HeadersTooLargeError())
+      : rawAnswer(400, 'Bad Request', new InvalidInputError('request', 'not a valid HTTP request'));
+  socket.end(answer);
+};
+
+/** Node answers an `Expect` it does not meet with an empty 417 unless the server does. */
+export function answerUnmetExpectations(server: {
+  on(
+    event: 'checkExpectation',
+    listener: (req: unknown, res: import('node:http').ServerResponse) => void,
+  ): void;
+}): void {
+  server.on('checkExpectation', (_req, res) => {
+    const body = JSON.stringify(new ExpectationFailedError().toJSON());
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
+  });
+}
