@@ -79,6 +79,28 @@ describe('webhook targets at submit', () => {
     expect((await submit({ url })).statusCode).toBe(202);
   });
 
+  it('refuses a webhook for a tenant without a signing secret, naming webhook', async () => {
+    // globex has no secret in this stack: its receiver could never verify a delivery.
+    const res = await stack.app.inject({
+      method: 'POST',
+      url: '/v1/generations',
+      headers: stack.auth('globex'),
+      payload: { prompt: 'hooked', webhook: { url: 'https://hooks.example.com/in' } },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/^webhook: /),
+    });
+    const plain = await stack.app.inject({
+      method: 'POST',
+      url: '/v1/generations',
+      headers: stack.auth('globex'),
+      payload: { prompt: 'no hook' },
+    });
+    expect(plain.statusCode).toBe(202);
+  });
+
   it('refuses the same targets for re-renders', async () => {
     const { id } = (await submit({ url: 'https://hooks.example.com/in' })).json();
     await stack.context.planQueue.remove(id);

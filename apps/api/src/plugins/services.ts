@@ -43,6 +43,7 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     limits: app.limits,
     idempotency: new IdempotencyKeys(app.redis, app.keys),
     webhookTargets: new WebhookTargetCheck(guard),
+    webhookSecrets: app.env.WEBHOOK_SECRETS,
     jobs,
   });
   app.decorate('jobs', jobs);

@@ -9,6 +9,7 @@
 import { randomInt } from 'node:crypto';
 import {
   IdempotencyConflictError,
+  InvalidInputError,
   ServiceUnavailableError,
   UnsupportedFeatureError,
 } from '@glm-image/shared/errors';
@@ -47,6 +48,8 @@ export interface AdmissionDeps {
   limits: ModelLimits;
   idempotency: IdempotencyKeys;
   webhookTargets: WebhookTargetCheck;
+  /** Tenant → signing secret (WEBHOOK_SECRETS): a tenant without one cannot ask for webhooks. */
+  webhookSecrets: Readonly<Record<string, string>>;
   jobs: JobEnqueuer;
 }
 
@@ -80,9 +83,20 @@ export class Admission {
     return input;
   }
 
-  /** Refuses, as a 400 naming `webhook.url`, a webhook target that could never be delivered to. */
-  async checkWebhook(input: GenerationInput): Promise<void> {
-    if (input.webhook) await this.deps.webhookTargets.assertDeliverable(input.webhook.url);
+  /**
+   * Refuses, as a 400, a webhook that could never be delivered or never verified: a
+   * target the SSRF guard refuses (naming `webhook.url`), or a tenant without a signing
+   * secret, whose receiver could not tell our deliveries from anyone's.
+   */
+  async checkWebhook(principal: Principal, input: GenerationInput): Promise<void> {
+    if (!input.webhook) return;
+    if (!this.deps.webhookSecrets[principal.tenant]) {
+      throw new InvalidInputError(
+        'webhook',
+        `no signing secret is configured for tenant ${principal.tenant} (WEBHOOK_SECRETS); deliveries could not be verified`,
+      );
+    }
+    await this.deps.webhookTargets.assertDeliverable(input.webhook.url);
   }
 
   async submit(
@@ -91,7 +105,7 @@ export class Admission {
     idempotencyKey?: string,
   ): Promise<Submission> {
     const input = this.normalize(body);
-    await this.checkWebhook(input);
+    await this.checkWebhook(principal, input);
     const id = newGenerationId();
     const create = async (): Promise<Submission> => ({
       record: await this.admit(principal, id, input, body.metadata),

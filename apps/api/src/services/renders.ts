@@ -41,7 +41,7 @@ export class Renders {
       );
     }
     const input = this.renderInput(source, body);
-    await this.deps.admission.checkWebhook(input);
+    await this.deps.admission.checkWebhook(principal, input);
     const main = await this.loadMainGrid(source);
     return this.deps.admission.admit(principal, newGenerationId(), input, body.metadata, (record) =>
       this.deps.jobs.enqueueDecode(record, main),

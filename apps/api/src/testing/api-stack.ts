@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../app.ts';
 import { parseApiEnv } from '../env.ts';
 import { sha256Hex } from '../plugins/auth.ts';
+import { generateWebhookSecret } from '../webhooks/signing.ts';
 import { type TableResolver, TEST_WEBHOOK_HOSTS, tableResolver } from './table-resolver.ts';
 
 /**
@@ -75,6 +76,10 @@ export async function startApiStack(
     MODEL_PACK_PATH: packDir,
     API_KEYS: JSON.stringify(apiKeys),
     DEV_API_KEY: KEYS.dev,
+    // Every tenant may ask for webhooks unless a test says otherwise.
+    WEBHOOK_SECRETS: JSON.stringify(
+      Object.fromEntries(['acme', 'globex', 'ops', 'tight', 'dev'].map((t) => [t, generateWebhookSecret()])),
+    ),
     ...options.env,
   });
   const dns = options.dns ?? tableResolver(TEST_WEBHOOK_HOSTS);
