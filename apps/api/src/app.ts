@@ -138,7 +138,15 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
 
   // Everything under /v1 needs a key and counts against its rate limit.
   await app.register(async (v1) => {
-    await v1.register(authPlugin, { keys: new KeyRegistry(options.env.API_KEYS, options.env.DEV_API_KEY) });
+    await v1.register(authPlugin, {
+      keys: new KeyRegistry(options.env.API_KEYS, options.env.DEV_API_KEY),
+      failures: {
+        redis: app.redis,
+        keyPrefix: app.keys.authFailuresNamespace,
+        max: options.env.AUTH_FAILURES_PER_MINUTE,
+        windowMs: 60_000,
+      },
+    });
     await v1.register(rateLimitPlugin, {
       redis: app.redis,
       namespace: app.keys.rateLimitNamespace,

@@ -77,6 +77,8 @@ export const apiEnvSchema = z.object({
       return trimmed;
     })
     .default(false),
+  /** Failed authentications one client address may make per minute before it gets 429. */
+  AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
   /** How often one replica looks for generations stored but never queued. */
   RECONCILE_INTERVAL_MS: positiveInt.default(10_000),
   /** How old a generation must be before a missing job counts as stranded rather than on its way. */

@@ -13,6 +13,7 @@
  *                                 confirmed queued, by creation time (the reconciler's work)
  *   api:idem:<tenant>:<sha256>    an Idempotency-Key claim
  *   api:rate:<…>                  rate-limit counters (namespace of @fastify/rate-limit)
+ *   api:authfail:<address>        failed authentications of a client address (per minute)
  *   webhook:disabled:<tenant>     endpoints that answered 410 Gone
  *   reconciler:lock               held by the one replica reconciling stranded generations
  *   retention:sweep-lock          held by the one replica sweeping expired objects
@@ -59,6 +60,10 @@ export class RedisKeys {
   }
   get rateLimitNamespace(): string {
     return `${this.prefix}api:rate:`;
+  }
+  /** Followed by a client address: its failed authentications in the current window. */
+  get authFailuresNamespace(): string {
+    return `${this.prefix}api:authfail:`;
   }
   disabledWebhooks(tenant: string): string {
     return `${this.prefix}webhook:disabled:${tenant}`;

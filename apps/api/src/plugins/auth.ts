@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { UnauthorizedError } from '@glm-image/shared/errors';
+import { RateLimitedError, UnauthorizedError } from '@glm-image/shared/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
 import type { ApiKeyEntry } from '../env.ts';
 
 /** Who is calling: resolved from the bearer key on every /v1 request. */
@@ -83,7 +84,39 @@ export function canSee(principal: Principal, tenant: string): boolean {
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
-async function authPlugin(app: FastifyInstance, options: { keys: KeyRegistry }): Promise<void> {
+export interface AuthOptions {
+  keys: KeyRegistry;
+  /**
+   * Failed authentications allowed per client address per window; past it the address
+   * gets 429 instead of 401, so keys cannot be guessed at speed. A valid key is never
+   * refused for its address's failures.
+   */
+  failures: { redis: Redis; keyPrefix: string; max: number; windowMs: number };
+}
+
+/** The 429 for an address past its failed-authentication budget, or null (Redis down: no limit). */
+async function failureLimit(options: AuthOptions['failures'], ip: string): Promise<RateLimitedError | null> {
+  const key = `${options.keyPrefix}${ip}`;
+  try {
+    const replies = await options.redis
+      .multi()
+      .incr(key)
+      .pexpire(key, options.windowMs, 'NX')
+      .pttl(key)
+      .exec();
+    const count = Number(replies?.[0]?.[1] ?? 0);
+    const ttl = Number(replies?.[2]?.[1] ?? options.windowMs);
+    if (count <= options.max) return null;
+    return new RateLimitedError(
+      Math.max(1, Math.ceil(ttl / 1000)),
+      'Too many failed authentications from this address; retry later',
+    );
+  } catch {
+    return null;
+  }
+}
+
+async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<void> {
   if (options.keys.size === 0) {
     app.log.warn('no API keys configured (API_KEYS, DEV_API_KEY): every /v1 request will answer 401');
   }
@@ -91,7 +124,7 @@ async function authPlugin(app: FastifyInstance, options: { keys: KeyRegistry }):
   app.addHook('onRequest', async (request) => {
     const match = BEARER.exec(request.headers.authorization ?? '');
     const principal = match?.[1] ? options.keys.resolve(match[1]) : null;
-    if (!principal) throw new UnauthorizedError();
+    if (!principal) throw (await failureLimit(options.failures, request.ip)) ?? new UnauthorizedError();
     request.principal = principal;
     request.log = request.log.child({ tenant: principal.tenant, key: principal.keyHash.slice(0, 12) });
   });

@@ -109,3 +109,24 @@ describe('rate limit and in-flight cap', () => {
     expect((await submit({ prompt: 'd' }, {}, 'tight')).statusCode).toBe(202);
   });
 });
+
+describe('failed authentication', () => {
+  it('answers 429 with Retry-After once an address has failed too often, and never refuses a valid key', async () => {
+    const attempt = (authorization: string) =>
+      stack.app.inject({ url: '/v1/generations', headers: { authorization }, remoteAddress: '203.0.113.7' });
+    const max = stack.context.env.AUTH_FAILURES_PER_MINUTE;
+    for (let i = 0; i < max; i++) expect((await attempt(`Bearer guess-${i}`)).statusCode).toBe(401);
+    const limited = await attempt('Bearer one-guess-too-many');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error.code).toBe('rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await attempt(stack.auth('acme').authorization)).statusCode).toBe(200);
+    // Another address has its own budget.
+    const elsewhere = await stack.app.inject({
+      url: '/v1/generations',
+      headers: { authorization: 'Bearer guess' },
+      remoteAddress: '203.0.113.8',
+    });
+    expect(elsewhere.statusCode).toBe(401);
+  });
+});
