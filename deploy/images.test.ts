@@ -34,6 +34,11 @@ describe.each(APPS)('%s image', (app) => {
     expect(text).toMatch(new RegExp(`^EXPOSE ${APP_PORTS[app].port}$`, 'm'));
     expect(text).toContain(`127.0.0.1:${APP_PORTS[app].port}/healthz`);
     expect(text).toContain('RUN npm run build:packs');
+    // The pack builder draws its glyphs from Debian's Unifont, before it runs.
+    expect(text.indexOf('install -y --no-install-recommends unifont')).toBeLessThan(
+      text.indexOf('RUN npm run build:packs'),
+    );
+    expect(text).toContain('install -y --no-install-recommends unifont');
   });
 
   it('installs onnxruntime-node for the execution provider it runs', () => {

@@ -24,7 +24,9 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
 COPY --from=pruner /app/out/full/ .
 # The reference model pack's manifest gives the API its size limits and defaults; mount
-# the real pack over MODEL_PACK_PATH in production.
+# the real pack over MODEL_PACK_PATH in production. The pack's glyphs come from Debian's
+# GNU Unifont, needed only while the pack is built.
+RUN apt-get update && apt-get install -y --no-install-recommends unifont && rm -rf /var/lib/apt/lists/*
 RUN npm run build:packs
 
 FROM base AS runner

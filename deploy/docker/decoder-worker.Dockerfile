@@ -26,7 +26,9 @@ ENV ONNXRUNTIME_NODE_INSTALL=cuda12
 RUN npm ci --no-audit --no-fund
 COPY --from=pruner /app/out/full/ .
 # The tiny reference model pack, so the image runs as is; mount a real pack over
-# MODEL_PACK_PATH to serve real weights.
+# MODEL_PACK_PATH to serve real weights. Its glyphs come from Debian's GNU Unifont, needed
+# only while the pack is built.
+RUN apt-get update && apt-get install -y --no-install-recommends unifont && rm -rf /var/lib/apt/lists/*
 RUN npm run build:packs
 
 FROM ${CUDA_IMAGE} AS runner
