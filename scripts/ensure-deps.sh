@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: npm packages, and the system
 # tools its tests and local stack run (redis-server, tesseract-ocr with English and
-# Simplified Chinese), and GNU Unifont, which the reference model pack draws text with.
+# Simplified Chinese, Chromium for the playground's browser test), and GNU Unifont,
+# which the reference model pack draws text with.
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ command -v tesseract >/dev/null 2>&1 || missing_apt+=(tesseract-ocr tesseract-oc
 { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx chi_sim; } ||
   missing_apt+=(tesseract-ocr-chi-sim)
 [ -f /usr/share/unifont/unifont.hex ] || missing_apt+=(unifont)
+# The playground's browser test drives Debian's Chromium through playwright-core.
+command -v chromium >/dev/null 2>&1 || missing_apt+=(chromium)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "installing system packages: ${missing_apt[*]}"
   sudo_cmd=""
