@@ -106,5 +106,9 @@ it('fails a generation whose tokens do not fit its size, as a model input error,
   );
   const failed = await fixture.waitForRecord(record.id, (status) => status === 'failed');
   expect(failed?.error?.code).toBe('invalid_input');
+  // The record fails before BullMQ moves the job to failed: wait for the job's own state.
+  await expect
+    .poll(async () => decodeQueue.getJobState(decodeJobId(record.id)), { timeout: 30_000 })
+    .toBe('failed');
   expect((await decodeQueue.getJob(decodeJobId(record.id)))?.attemptsMade).toBe(1);
 });
