@@ -14,18 +14,22 @@ const MAX_RETRY_MS = 15000;
 
 /** The event-stream format, fed text as it arrives; `push` returns the events it completed. */
 export class SseParser {
+  /** The id of the last event dispatched: where a new connection continues from. */
   lastEventId = '';
   /** The reconnection delay the server asked for, or null. */
   retry = null;
   #buffer = '';
   #data = [];
   #event = '';
+  /** The id given so far by the event being read; it counts once the event is complete. */
+  #id = '';
 
   /** A new connection starts clean; only the last event id carries over. */
   reset() {
     this.#buffer = '';
     this.#data = [];
     this.#event = '';
+    this.#id = this.lastEventId;
   }
 
   push(text) {
@@ -44,6 +48,7 @@ export class SseParser {
 
   #line(line, events) {
     if (line === '') {
+      this.lastEventId = this.#id;
       if (this.#data.length > 0) {
         events.push({ id: this.lastEventId, event: this.#event || 'message', data: this.#data.join('\n') });
       }
@@ -58,7 +63,7 @@ export class SseParser {
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') this.#data.push(value);
     else if (field === 'event') this.#event = value;
-    else if (field === 'id' && !value.includes('\0')) this.lastEventId = value;
+    else if (field === 'id' && !value.includes('\0')) this.#id = value;
     else if (field === 'retry' && /^\d+$/.test(value)) this.retry = Number(value);
   }
 }

@@ -28,6 +28,7 @@ export function mount(root, ctx) {
       );
     }
     const when = new Date(generation.created_at);
+    const { input } = generation;
     const button = el(
       'button',
       {
@@ -40,7 +41,12 @@ export function mount(root, ctx) {
       el('span', { class: 'thumbnail' }, thumbnail),
       el('span', { class: 'badge', 'data-status': generation.status }, generation.status),
       el('span', { class: 'history-prompt' }, generation.input.prompt),
-      el('time', { datetime: generation.created_at }, when.toLocaleTimeString()),
+      el(
+        'span',
+        { class: 'history-meta' },
+        `${input.width}×${input.height} · seed ${input.seed}${input.source_generation_id ? ' · render' : ''} · `,
+        el('time', { datetime: generation.created_at }, when.toLocaleTimeString()),
+      ),
     );
     return el('li', {}, button);
   }
