@@ -141,6 +141,16 @@ async function fillForm(fields: Record<string, string>): Promise<void> {
   }
 }
 
+/** A screenshot of the viewport, also written under .local/screenshots (git-ignored) for people to look at. */
+async function saveScreenshot(name: string, options: { fullPage?: boolean } = {}): Promise<Buffer> {
+  const dir = join(REPO_ROOT, '.local', 'screenshots');
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, name);
+  const screenshot = await page.screenshot({ path, ...options });
+  console.log(`playground screenshot: ${path}`);
+  return screenshot;
+}
+
 /** The pixels of a screenshot inside an element's content box, as a PNG. */
 async function screenshotOf(screenshot: Buffer, selector: string) {
   const element = page.locator(selector);
@@ -218,12 +228,7 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
 
     // The screenshot shows the image the API stored, pixel for pixel (up to scaling).
     await outputImages().first().scrollIntoViewIfNeeded();
-    const screenshot = await page.screenshot();
-    const dir = join(REPO_ROOT, '.local', 'screenshots');
-    await mkdir(dir, { recursive: true });
-    const path = join(dir, 'playground.png');
-    await sharp(screenshot).toFile(path);
-    console.log(`playground screenshot: ${path}`);
+    const screenshot = await saveScreenshot('playground.png');
 
     const shown = await screenshotOf(screenshot, '[data-panel="generation"] [data-testid="output-image"]');
     expect(shown.region.width).toBeGreaterThan(200);
@@ -275,6 +280,7 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
         .getByText('waiting for a decoder')
         .waitFor();
       const id = (await shownId()) ?? '';
+      await saveScreenshot('playground-waiting.png');
       const before = eventRequests.filter((r) => r.url.includes(id)).length;
 
       // The API dies under the open event stream and comes back (supervised, like a pod).
@@ -340,6 +346,7 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
     await error.getByText('rate_limited').waitFor();
     expect(await error.textContent()).toMatch(/Rate limit .* retry in/);
     expect(await error.textContent()).toMatch(/Retry-After: \d+ s/);
+    await saveScreenshot('playground-429.png');
   });
 
   it('keeps the key across a reload and lists recent generations with thumbnails', async () => {
@@ -357,10 +364,7 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
     await page.locator(`[data-panel="history"] .history-item[data-id="${firstId}"]`).click();
     await waitForShownId((id) => id === firstId);
     await outputImages().first().waitFor({ state: 'visible' });
-    await page.screenshot({
-      path: join(REPO_ROOT, '.local', 'screenshots', 'playground-history.png'),
-      fullPage: true,
-    });
+    await saveScreenshot('playground-history.png', { fullPage: true });
     expect(pageProblems).toEqual([]);
   });
 });
