@@ -69,34 +69,41 @@ export function mount(root, ctx) {
   const part = (role) => root.querySelector(`[data-role="${role}"]`);
   const cancel = root.querySelector('[data-action="cancel"]');
   const previewFigure = part('preview');
-  const previewImage = previewFigure.querySelector('img');
   const outputs = part('outputs');
   const error = part('error');
-  /** What has been shown of the current generation. */
+  /**
+   * What has been shown of the current generation. Each generation gets its own state and
+   * its own <img> elements, so that a download finishing after another generation was
+   * opened lands nowhere visible.
+   */
   let shown = null;
+  const isShown = (state) => shown === state;
 
-  function showPreview(generation) {
-    const id = generation.id;
-    shown.previewShown = ctx.images.show(previewImage, generation.preview.url).then(
+  function showPreview(generation, state) {
+    const img = el('img', { 'data-testid': 'preview-image', alt: 'Layout preview made by the planner' });
+    previewFigure.querySelector('img').replaceWith(img);
+    state.previewShown = ctx.images.show(img, generation.preview.url).then(
       () => {
-        if (shown.id === id) previewFigure.hidden = false;
+        if (isShown(state)) previewFigure.hidden = false;
       },
-      (failure) => showError(error, failure),
+      (failure) => {
+        if (isShown(state)) showError(error, failure);
+      },
     );
   }
 
-  async function showOutputs(generation) {
+  async function showOutputs(generation, state) {
     // The preview first, then the images, in the order a person expects them.
-    await shown.previewShown;
-    const id = generation.id;
+    await state.previewShown;
     for (const [index, output] of generation.outputs.entries()) {
+      if (!isShown(state)) return;
       const img = el('img', {
         'data-testid': 'output-image',
         alt: `Image ${index + 1} of "${generation.input.prompt}"`,
         width: output.width,
         height: output.height,
       });
-      const link = el('a', { download: `${id}-${index}.${output.format}` }, 'Download');
+      const link = el('a', { download: `${generation.id}-${index}.${output.format}` }, 'Download');
       const figure = el(
         'figure',
         { class: 'output', hidden: true },
@@ -112,9 +119,9 @@ export function mount(root, ctx) {
       try {
         await ctx.images.show(img, output.url);
         link.href = img.src;
-        if (shown.id === id) figure.hidden = false;
+        figure.hidden = false;
       } catch (failure) {
-        showError(error, failure);
+        if (isShown(state)) showError(error, failure);
       }
     }
   }
@@ -137,10 +144,10 @@ export function mount(root, ctx) {
     }
 
     if (generation.error) showError(error, new ApiError(0, generation.error.code, generation.error.message));
-    if (generation.preview && !shown.previewShown) showPreview(generation);
+    if (generation.preview && !shown.previewShown) showPreview(generation, shown);
     if (generation.outputs.length > 0 && !shown.outputsShown) {
       shown.outputsShown = true;
-      showOutputs(generation);
+      showOutputs(generation, shown);
     }
 
     part('timings').replaceChildren(
@@ -158,7 +165,6 @@ export function mount(root, ctx) {
     const empty = { value: 0, text: '' };
     shown = { id: generation.id, status: 'queued', stages: { plan: empty, decode: empty } };
     previewFigure.hidden = true;
-    previewImage.removeAttribute('src');
     outputs.replaceChildren();
     showError(error, null);
     part('connection').textContent = '';
