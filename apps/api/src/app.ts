@@ -27,6 +27,7 @@ import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { healthRoutes } from './routes/health.ts';
+import { playgroundRoutes } from './routes/playground.ts';
 import { renderRoutes } from './routes/renders.ts';
 import type { WebhookResolver } from './webhooks/ssrf-guard.ts';
 
@@ -135,6 +136,9 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes);
+  // The playground page calls the routes below with the key the person enters.
+  const publicBucket = options.env.S3_PUBLIC_BASE_URL;
+  await app.register(playgroundRoutes, publicBucket ? { imageOrigin: new URL(publicBucket).origin } : {});
 
   // Everything under /v1 needs a key and counts against its rate limit.
   await app.register(async (v1) => {
