@@ -319,9 +319,16 @@ export class EventHub {
         const from = followed.readFrom();
         if (from === null) return;
         const events = await this.store.readEvents(followed.id, from, { count: READ_BATCH });
-        for (const event of events) {
-          if (compareEventIds(event.id, followed.newest) > 0) followed.newest = event.id;
-          for (const watcher of followed.watchers) watcher.offer(event);
+        const last = events.at(-1);
+        if (last && compareEventIds(last.id, followed.newest) > 0) followed.newest = last.id;
+        for (const watcher of followed.watchers) {
+          // The batch holds everything after `from`: a watcher whose cursor is older (one
+          // that joined or drained during the read) would skip what lies in between.
+          if (compareEventIds(watcher.cursor, from) < 0) {
+            if (!watcher.behind && !watcher.ended) followed.again = true;
+            continue;
+          }
+          for (const event of events) watcher.offer(event);
         }
         followed.retryMs = RETRY_FIRST_MS;
         if (events.length < READ_BATCH && !followed.again) return;
