@@ -119,6 +119,8 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       sse.sendHeaders();
       let lastProgress = 0;
       let watch: EventWatch | null = null;
+      // A client that goes away ends the watch: its pending next() resolves null.
+      sse.onClose(() => watch?.close());
       try {
         // A frame without data only sets the client's reconnection delay.
         await send({ data: undefined, retry: RECONNECT_DELAY_MS });
@@ -139,7 +141,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
           if (!sse.isConnected) return;
           watch ??= app.eventHub.watch(id, cursor);
           // Null once the client is gone or the API shuts down: either way the stream ends.
-          events = await Promise.race([watch.next(), gone.then(() => null)]);
+          events = await watch.next();
         }
       } catch (error) {
         // Headers are gone already; all that is left is to log, and returning ends the

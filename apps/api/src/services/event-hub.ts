@@ -168,6 +168,7 @@ export class EventHub {
   private readonly subscriber: Redis;
   private readonly followed = new Map<string, Followed>();
   private readonly byChannel = new Map<string, Followed>();
+  private watcherCount = 0;
   private closed = false;
   private lostConnection = false;
 
@@ -193,9 +194,7 @@ export class EventHub {
 
   /** Generations followed and watchers in this process. */
   get size(): { generations: number; watchers: number } {
-    let watchers = 0;
-    for (const followed of this.followed.values()) watchers += followed.watchers.size;
-    return { generations: this.followed.size, watchers };
+    return { generations: this.followed.size, watchers: this.watcherCount };
   }
 
   /** Follows generation `id` from just after the event `after` (an entry id; '0' for all). */
@@ -214,6 +213,7 @@ export class EventHub {
       return watcher;
     }
     followed.watchers.add(watcher);
+    this.watcherCount += 1;
     if (isNew) {
       this.followed.set(id, followed);
       this.byChannel.set(followed.channel, followed);
@@ -232,9 +232,11 @@ export class EventHub {
     for (const followed of this.followed.values()) {
       if (followed.retryTimer) clearTimeout(followed.retryTimer);
       for (const watcher of followed.watchers) watcher.end();
+      followed.watchers.clear();
     }
     this.followed.clear();
     this.byChannel.clear();
+    this.watcherCount = 0;
     await closeRedis(this.subscriber);
   }
 
@@ -289,7 +291,9 @@ export class EventHub {
 
   private release(watcher: Watcher): void {
     const { followed } = watcher;
-    if (!followed.watchers.delete(watcher) || followed.watchers.size > 0) return;
+    if (!followed.watchers.delete(watcher)) return;
+    this.watcherCount -= 1;
+    if (followed.watchers.size > 0) return;
     if (followed.retryTimer) clearTimeout(followed.retryTimer);
     if (!this.isCurrent(followed)) return;
     this.followed.delete(followed.id);
