@@ -254,3 +254,29 @@ describe('many clients following running generations', () => {
     await expectEveryEvent(watchers);
   });
 });
+
+describe('closing the API', () => {
+  it('ends every open stream and lets go of every watch', async () => {
+    const own = await startApiStack();
+    try {
+      const address = await own.app.listen({ host: '127.0.0.1', port: 0 });
+      const record = queuedRecord();
+      await own.context.store.create(record);
+      const streams = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const res = await fetch(`${address}/v1/generations/${record.id}/events`, {
+            headers: own.auth('acme'),
+          });
+          return sseEvents<EventData>(res.body!);
+        }),
+      );
+      for (const stream of streams) expect((await stream.next())?.data.status).toBe('queued');
+      await expect.poll(() => own.app.eventHub.size.watchers).toBe(5);
+      await own.app.close();
+      for (const stream of streams) expect(await stream.next()).toBeNull();
+      expect(own.app.eventHub.size).toEqual({ generations: 0, watchers: 0 });
+    } finally {
+      await own.close();
+    }
+  });
+});
