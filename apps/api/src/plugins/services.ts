@@ -2,6 +2,7 @@
  * The API's services, as decorators built on the infrastructure's: admission, reads,
  * the event hub, cancellation, re-renders, and the one presenter of the generation object.
  */
+import { createRedis } from '@glm-image/shared/redis';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GenerationPresenter } from '../presenters/generation-presenter.ts';
@@ -35,7 +36,12 @@ export interface ServicesOptions {
 
 async function services(app: FastifyInstance, options: ServicesOptions): Promise<void> {
   const jobs = new JobEnqueuer(app.queues.plan, app.queues.decode);
-  const eventHub = new EventHub({ redis: app.redis, store: app.store, log: app.log });
+  const eventHub = new EventHub({
+    store: app.store,
+    // Waits out a Redis restart (forWorker) rather than failing its subscriptions.
+    subscriber: createRedis(app.env.REDIS_URL, { connectionName: 'api:events', forWorker: true }),
+    log: app.log,
+  });
   // Closing first ends every event stream and Prefer: wait, so in-flight requests finish.
   app.addHook('preClose', () => eventHub.close());
   const reads = new GenerationReads(app.store, eventHub);

@@ -14,12 +14,19 @@ let redis: Redis;
 let store: GenerationStore;
 let hub: EventHub;
 const quiet = { warn() {}, info() {}, debug() {} };
+const newHub = (sweepMs?: number) =>
+  new EventHub({
+    store,
+    subscriber: createRedis(server.url, { forWorker: true }),
+    log: quiet,
+    ...(sweepMs === undefined ? {} : { sweepMs }),
+  });
 
 beforeAll(async () => {
   server = await startRedisServer();
   redis = createRedis(server.url);
   store = new GenerationStore(redis);
-  hub = new EventHub({ redis, store, log: quiet });
+  hub = newHub();
 });
 afterAll(async () => {
   await hub?.close();
@@ -105,7 +112,7 @@ describe('EventHub', () => {
   });
 
   it('ends every watch when it closes', async () => {
-    const own = new EventHub({ redis, store, log: quiet });
+    const own = newHub();
     const { id, first } = await running();
     const watch = own.watch(id, first);
     const pending = watch.next();
@@ -113,5 +120,28 @@ describe('EventHub', () => {
     expect(await pending).toBeNull();
     expect(await own.watch(id, first).next()).toBeNull();
     expect(own.size).toEqual({ generations: 0, watchers: 0 });
+  });
+
+  it('finds, on its sweep, an event whose announcement never came', async () => {
+    const own = newHub(20);
+    const { id, first } = await running();
+    const watch = own.watch(id, first);
+    // Caught up on what was announced first, so only the sweep can find what follows.
+    await store.update(id, { metadata: { announced: true } });
+    expect((await watch.next())?.map((event) => event.type)).toEqual(['update']);
+    const record = await store.get(id);
+    // Appended the way the scripts append, but announced to no one.
+    const entry = await redis.xadd(
+      store.keys.events(id),
+      '*',
+      'type',
+      'update',
+      'data',
+      JSON.stringify({ ...record, metadata: { announced: false } }),
+    );
+    const events = await watch.next();
+    expect(events?.map((event) => event.id)).toEqual([entry]);
+    expect(events?.[0]?.data.metadata).toEqual({ announced: false });
+    await own.close();
   });
 });

@@ -11,7 +11,9 @@
  * has a cursor (the last event it was handed), and every read starts from the cursors.
  * An announcement lost while the subscriber was reconnecting therefore costs nothing:
  * once it is subscribed again, every followed generation is read again from its
- * watchers' cursors.
+ * watchers' cursors. A loss the hub cannot see (a Redis Cluster client moving its
+ * subscription to another node says nothing) is caught by a slow sweep that reads every
+ * followed generation from its cursors: an empty reply unless something was missed.
  */
 import type { GenerationEvent, GenerationStore } from '@glm-image/shared/generation-store';
 import { closeRedis } from '@glm-image/shared/redis';
@@ -31,6 +33,8 @@ const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 5_000;
 /** Channels per SUBSCRIBE when subscribing again after a reconnect. */
 const SUBSCRIBE_BATCH = 500;
+/** How often every followed generation is read whether announced or not. */
+export const DEFAULT_SWEEP_MS = 15_000;
 
 export interface EventWatch {
   /**
@@ -156,10 +160,16 @@ class Followed {
 }
 
 export interface EventHubOptions {
-  /** The process's shared connection: the hub reads streams on it and duplicates it to subscribe. */
-  redis: Redis;
+  /** Streams are read through the store, on its (shared) connection, never blocking it. */
   store: GenerationStore;
+  /**
+   * A connection of the hub's own, used for nothing but subscriptions; the hub closes it.
+   * Requests on it should wait out a reconnect (`maxRetriesPerRequest: null`).
+   */
+  subscriber: Redis;
   log: Pick<FastifyBaseLogger, 'warn' | 'info' | 'debug'>;
+  /** Period of the sweep that reads every followed generation. Default: DEFAULT_SWEEP_MS. */
+  sweepMs?: number;
 }
 
 export class EventHub {
@@ -168,6 +178,7 @@ export class EventHub {
   private readonly subscriber: Redis;
   private readonly followed = new Map<string, Followed>();
   private readonly byChannel = new Map<string, Followed>();
+  private readonly sweeper: NodeJS.Timeout;
   private watcherCount = 0;
   private closed = false;
   private lostConnection = false;
@@ -175,14 +186,10 @@ export class EventHub {
   constructor(options: EventHubOptions) {
     this.store = options.store;
     this.log = options.log;
-    this.subscriber = options.redis.duplicate({
-      connectionName: 'api:events',
-      // Subscriptions wait out a Redis restart rather than fail; the hub subscribes again
-      // itself on every (re)connect, so that it knows when to read what it may have missed.
-      maxRetriesPerRequest: null,
-      autoResubscribe: false,
-    });
+    this.subscriber = options.subscriber;
     this.subscriber.on('message', (channel: string, entryId: string) => this.announced(channel, entryId));
+    // The client subscribes again by itself too, but only this tells the hub when to read
+    // what it may have missed.
     this.subscriber.on('ready', () => void this.resubscribe());
     this.subscriber.on('close', () => {
       if (this.closed || this.lostConnection) return;
@@ -190,6 +197,10 @@ export class EventHub {
       this.log.warn('event hub lost its Redis connection; reconnecting');
     });
     this.subscriber.on('error', (error) => this.log.debug({ err: error }, 'event hub connection error'));
+    this.sweeper = setInterval(() => {
+      for (const followed of this.followed.values()) this.read(followed);
+    }, options.sweepMs ?? DEFAULT_SWEEP_MS);
+    this.sweeper.unref();
   }
 
   /** Generations followed and watchers in this process. */
@@ -229,6 +240,7 @@ export class EventHub {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.sweeper);
     for (const followed of this.followed.values()) {
       if (followed.retryTimer) clearTimeout(followed.retryTimer);
       for (const watcher of followed.watchers) watcher.end();
