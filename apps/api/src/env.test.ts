@@ -128,9 +128,9 @@ describe('env', () => {
       );
     }
     expect(API_ENV_VARS).toEqual(expect.arrayContaining(['PORT', 'HOST', 'API_KEYS', 'DEV_API_KEY']));
-    expect(API_ENV_VARS).not.toContain('PLANNER_CONCURRENCY');
+    expect(API_ENV_VARS).not.toContain('PLANNER_MAX_BATCH');
     expect(PLANNER_ENV_VARS).toEqual(
-      expect.arrayContaining(['PLANNER_CONCURRENCY', 'METRICS_PORT', 'MODEL_PACK_PATH']),
+      expect.arrayContaining(['PLANNER_MAX_BATCH', 'METRICS_PORT', 'MODEL_PACK_PATH']),
     );
     expect(PLANNER_ENV_VARS).not.toContain('DECODER_CONCURRENCY');
     expect(DECODER_ENV_VARS).toEqual(expect.arrayContaining(['DECODER_CONCURRENCY', 'EXECUTION_PROVIDER']));

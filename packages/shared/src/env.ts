@@ -15,6 +15,9 @@ export const port = int(1, 65535);
 export const durationMs = int(0);
 export const positiveInt = int(1);
 
+/** The planner's batch limit when PLANNER_MAX_BATCH is unset. */
+export const DEFAULT_PLANNER_MAX_BATCH = 8;
+
 const redisUrl = z
   .string()
   .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
@@ -90,7 +93,14 @@ export const commonEnvSchema = z.object(commonShape);
 export const plannerEnvSchema = z.object({
   ...commonShape,
   ...workerShape,
-  PLANNER_CONCURRENCY: int(1, 256).default(1),
+  /**
+   * Plan jobs one planner process holds and decodes together in one batch (continuous
+   * batching: a finished plan's row goes to the next job at once). Chosen from
+   * bench/planner-batching.ts; see BENCHMARKS.md.
+   */
+  PLANNER_MAX_BATCH: int(1, 256).default(DEFAULT_PLANNER_MAX_BATCH),
+  /** Replaced by PLANNER_MAX_BATCH: refused, so that a deployment still setting it learns so at start. */
+  PLANNER_CONCURRENCY: z.undefined({ error: 'was replaced by PLANNER_MAX_BATCH' }),
   METRICS_PORT: port.default(9464),
 });
 export const decoderEnvSchema = z.object({
