@@ -89,6 +89,8 @@ export class ContinuousBatch {
   private rows: Slot[] = [];
   private readonly waiting: Slot[] = [];
   private loop: Promise<void> | null = null;
+  /** When the running loop started (it counts towards busyMs as it goes). */
+  private busySince: number | null = null;
   private readonly counters: BatchStats = {
     busyMs: 0,
     runMs: 0,
@@ -114,7 +116,8 @@ export class ContinuousBatch {
   }
 
   get stats(): BatchStats {
-    return { ...this.counters };
+    const running = this.busySince === null ? 0 : performance.now() - this.busySince;
+    return { ...this.counters, busyMs: this.counters.busyMs + running };
   }
 
   /** Generates every sequence; resolves with their codebook indices, `count` each, in order. */
@@ -153,6 +156,7 @@ export class ContinuousBatch {
 
   private async run(): Promise<void> {
     const started = performance.now();
+    this.busySince = started;
     try {
       while (this.rows.length > 0 || this.waiting.length > 0) {
         // Lets new requests and cancellations reach this thread between steps.
@@ -170,6 +174,7 @@ export class ContinuousBatch {
       }
     } finally {
       this.counters.busyMs += performance.now() - started;
+      this.busySince = null;
     }
   }
 
