@@ -221,7 +221,8 @@ try {
   console.log(
     `\npack ${pack.manifest.name}; ${machine.cpus} CPUs, load average ${machine.loadAverage1m?.toFixed(1)} at the end; onnxruntime intra-op threads: ${machine.intraOpThreads}`,
   );
-  if (process.env.BENCH_JSON_OUT) {
+  const { BENCH_JSON_OUT: jsonOut } = process.env;
+  if (jsonOut) {
     const json = {
       benchmark: 'planner-batching',
       pack: pack.manifest.name,
@@ -229,7 +230,7 @@ try {
       workloads: report,
       kvCache,
     };
-    await writeFile(process.env.BENCH_JSON_OUT, `${JSON.stringify(json, null, 2)}\n`);
+    await writeFile(jsonOut, `${JSON.stringify(json, null, 2)}\n`);
   }
 } finally {
   await planner.close();

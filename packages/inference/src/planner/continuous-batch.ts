@@ -80,7 +80,7 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * model whose rows do not interact and whose padding contributes exact zeros (the
  * reference pack's planner; the tests prove it) it samples exactly the tokens it would
  * sample alone. Kernels that change their summation order with the batch shape can move
- * a real model's logits in the last bits; see the planner README.
+ * a real model's logits in the last bits (see README.md here).
  */
 export class ContinuousBatch {
   private readonly cache: BatchKvCache;
