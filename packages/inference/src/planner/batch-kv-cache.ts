@@ -5,14 +5,14 @@ import { ModelError } from '../errors.ts';
 type KvData = Float32Array | Uint16Array | Float64Array;
 
 /** Where one row of a cache comes from: row `row` of `source`, keeping its last `length` positions. */
-interface RowSource {
+export interface RowSource {
   source: KvTensors;
   row: number;
   length: number;
 }
 
 /** One set of past/present tensors, `[batch, kvHeads, width, headDim]` each, by input name. */
-interface KvTensors {
+export interface KvTensors {
   width: number;
   tensors: Record<string, Tensor>;
 }
@@ -85,37 +85,29 @@ export class BatchKvCache {
     for (let b = 0; b < this.lengths.length; b++) this.lengths[b]! += 1;
   }
 
+  /** A prefill's `present.*` outputs (`batch` rows of `width` positions) as a source of rows; throws ModelError when unusable. */
+  prefilled(outputs: InferenceSession.OnnxValueMapType, batch: number, width: number): KvTensors {
+    return presentOf(outputs, this.names, batch, this.kvHeads, width, this.headDim);
+  }
+
   /**
    * The new membership: the rows in `keep` (indices into the current rows, in order),
-   * then rows of a prefill's `present.*` outputs (`batch` rows of `width` positions, each row's
-   * `length` real ones right-aligned). Copies each row once into new tensors, as wide as
-   * the longest row. Throws, changing nothing, when the prefill's outputs are unusable.
+   * then `joining` rows (from `prefilled` sources, each row's real positions
+   * right-aligned in its source). Copies each row once into new tensors, as wide as the
+   * longest row, so padding that every remaining row shared is gone.
    */
-  rebuild(
-    keep: readonly number[],
-    joining?: {
-      outputs: InferenceSession.OnnxValueMapType;
-      batch: number;
-      width: number;
-      rows: ReadonlyArray<{ row: number; length: number }>;
-    },
-  ): void {
+  rebuild(keep: readonly number[], joining: readonly RowSource[] = []): void {
     const rows: RowSource[] = keep.map((row) => ({ source: this.past, row, length: this.lengths[row]! }));
-    if (joining) {
-      const { outputs, batch, width } = joining;
-      const source = presentOf(outputs, this.names, batch, this.kvHeads, width, this.headDim);
-      for (const { row, length } of joining.rows) rows.push({ source, row, length });
-    }
-    const lengths = rows.map((r) => r.length);
+    rows.push(...joining);
+    this.lengths = rows.map((r) => r.length);
     if (rows.length === 0) {
       this.past = this.emptyPast(0);
-    } else {
-      const width = Math.max(...lengths);
-      const tensors: Record<string, Tensor> = {};
-      for (const name of this.names) tensors[name] = this.gather(name, rows, width);
-      this.past = { width, tensors };
+      return;
     }
-    this.lengths = lengths;
+    const width = Math.max(...this.lengths);
+    const tensors: Record<string, Tensor> = {};
+    for (const name of this.names) tensors[name] = this.gather(name, rows, width);
+    this.past = { width, tensors };
   }
 
   private gather(name: string, rows: RowSource[], width: number): Tensor {

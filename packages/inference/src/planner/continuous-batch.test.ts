@@ -153,6 +153,19 @@ describe('ContinuousBatch', () => {
     );
   }, 120_000);
 
+  it('prefills rows with long prompts a few at a time, with the same tokens', async () => {
+    // About 1,200 prompt tokens each: the five joining rows cannot share one prefill call.
+    const long = () =>
+      [1, 2, 3, 4, 5].map((i) =>
+        sequence(`a red circle, ${'a blue square, '.repeat(280 + i * 5)}`, 512, 512, i, 6),
+      );
+    const expected = await alone(long());
+    const batch = engine(8);
+    expect(await batch.generate(long(), quiet())).toEqual(expected);
+    expect(batch.stats.prefills).toBeGreaterThan(1);
+    expect(batch.stats.rowSteps / batch.stats.steps).toBeGreaterThan(4);
+  }, 120_000);
+
   it('reports progress per group over all its rows', async () => {
     const seen: Array<[number, number]> = [];
     const sequences = [sequence('a blue square', 512, 512, 1, 5), sequence('a red circle', 512, 512, 2, 3)];

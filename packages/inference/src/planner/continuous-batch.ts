@@ -2,7 +2,7 @@ import { type InferenceSession, Tensor } from 'onnxruntime-node';
 import { CanceledError, ModelError } from '../errors.ts';
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
 import { leftPad } from './batch.ts';
-import { BatchKvCache } from './batch-kv-cache.ts';
+import { BatchKvCache, type KvTensors, type RowSource } from './batch-kv-cache.ts';
 import { type SamplingParams, SeededRandom, sampleToken } from './sampler.ts';
 
 /** One sequence to generate: a row of the batch from the moment it joins until it leaves. */
@@ -67,6 +67,13 @@ interface Slot {
 }
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Most positions (rows x padded prompt length) one prefill call feeds. Its logits are
+ * [rows, length, vocab] floats, so joining rows with long prompts are prefilled a few at
+ * a time (one at least) instead of all at once.
+ */
+const PREFILL_POSITIONS = 4096;
 
 /**
  * Continuous batching for the planner. Sequences of any image size and prompt length join
@@ -164,8 +171,12 @@ export class ContinuousBatch {
         this.settleCanceled();
         const joining = this.admit();
         if (this.options.useKvCache) {
-          const prefill = joining.length > 0 ? await this.prefill(joining) : null;
-          this.regroup(prefill);
+          const prefills: PrefillResult[] = [];
+          for (const chunk of prefillChunks(joining)) {
+            const prefill = await this.prefill(chunk);
+            if (prefill) prefills.push(prefill);
+          }
+          this.regroup(prefills);
           if (this.rows.length > 0) await this.decode();
         } else {
           this.rows = this.rows.filter((slot) => !this.isDone(slot)).concat(joining);
@@ -221,38 +232,35 @@ export class ContinuousBatch {
    * The batch for the next step: the rows still decoding, then the rows just prefilled
    * that still need tokens. The cache is rebuilt only when the membership changed.
    */
-  private regroup(prefill: PrefillResult | null): void {
+  private regroup(prefills: PrefillResult[]): void {
     const keep: number[] = [];
     this.rows.forEach((slot, i) => {
       if (!this.isDone(slot)) keep.push(i);
     });
-    const joined = (prefill?.joining ?? [])
-      .map((slot, row) => ({ slot, row }))
-      .filter(({ slot }) => !this.isDone(slot));
-    if (keep.length === this.rows.length && joined.length === 0) return;
-    const kept = keep.map((i) => this.rows[i]!);
-    try {
-      this.cache.rebuild(
-        keep,
-        prefill && joined.length > 0
-          ? {
-              outputs: prefill.outputs,
-              batch: prefill.joining.length,
-              width: prefill.width,
-              rows: joined.map(({ slot, row }) => ({ row, length: slot.sequence.promptIds.length })),
-            }
-          : undefined,
-      );
-      this.rows = [...kept, ...joined.map(({ slot }) => slot)];
-    } catch (error) {
-      // Unusable present tensors from the prefill fail the rows that joined with it.
-      this.fail(
-        joined.map(({ slot }) => slot),
-        error as Error,
-      );
-      this.cache.rebuild(keep);
-      this.rows = kept;
+    const joined: Slot[] = [];
+    const sources: RowSource[] = [];
+    for (const { outputs, joining, width } of prefills) {
+      const needed = joining.map((slot, row) => ({ slot, row })).filter(({ slot }) => !this.isDone(slot));
+      if (needed.length === 0) continue;
+      let source: KvTensors;
+      try {
+        source = this.cache.prefilled(outputs, joining.length, width);
+      } catch (error) {
+        // Unusable present tensors fail the rows prefilled with them, no others.
+        this.fail(
+          needed.map(({ slot }) => slot),
+          error as Error,
+        );
+        continue;
+      }
+      for (const { slot, row } of needed) {
+        joined.push(slot);
+        sources.push({ source, row, length: slot.sequence.promptIds.length });
+      }
     }
+    if (keep.length === this.rows.length && joined.length === 0) return;
+    this.cache.rebuild(keep, sources);
+    this.rows = [...keep.map((i) => this.rows[i]!), ...joined];
   }
 
   /** One token for every row: each feeds its last token at its own position. */
@@ -389,6 +397,25 @@ interface PrefillResult {
   outputs: InferenceSession.OnnxValueMapType;
   joining: Slot[];
   width: number;
+}
+
+/** Joining rows in arrival order, cut so that no prefill call feeds more than PREFILL_POSITIONS positions. */
+function prefillChunks(joining: Slot[]): Slot[][] {
+  const chunks: Slot[][] = [];
+  let chunk: Slot[] = [];
+  let longest = 0;
+  for (const slot of joining) {
+    const length = Math.max(longest, slot.sequence.promptIds.length);
+    if (chunk.length > 0 && (chunk.length + 1) * length > PREFILL_POSITIONS) {
+      chunks.push(chunk);
+      chunk = [];
+      longest = 0;
+    }
+    chunk.push(slot);
+    longest = Math.max(longest, slot.sequence.promptIds.length);
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 function int64Tensor(values: number[], dims: number[]): Tensor {
