@@ -89,6 +89,15 @@ export const workerShape = {
   HOST: z.string().min(1).default('127.0.0.1'),
 };
 
+/**
+ * Variables that were replaced, and their successors. Each is refused with its
+ * successor's name, so that a deployment still setting one learns so at start instead
+ * of silently losing the setting; the deploy tests refuse them in manifests.
+ */
+const RETIRED_VARIABLES = { PLANNER_CONCURRENCY: 'PLANNER_MAX_BATCH' } as const;
+const retired = (variable: keyof typeof RETIRED_VARIABLES) =>
+  z.undefined({ error: `was replaced by ${RETIRED_VARIABLES[variable]}` });
+
 export const commonEnvSchema = z.object(commonShape);
 export const plannerEnvSchema = z.object({
   ...commonShape,
@@ -99,9 +108,8 @@ export const plannerEnvSchema = z.object({
    * bench/planner-batching.ts; see BENCHMARKS.md.
    */
   PLANNER_MAX_BATCH: int(1, 256).default(DEFAULT_PLANNER_MAX_BATCH),
-  /** Replaced by PLANNER_MAX_BATCH: refused, so that a deployment still setting it learns so at start. */
-  PLANNER_CONCURRENCY: z.undefined({ error: 'was replaced by PLANNER_MAX_BATCH' }),
   METRICS_PORT: port.default(9464),
+  PLANNER_CONCURRENCY: retired('PLANNER_CONCURRENCY'),
 });
 export const decoderEnvSchema = z.object({
   ...commonShape,
@@ -116,8 +124,10 @@ export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
 export type WorkerEnv = PlannerEnv | DecoderEnv;
 
 /** The variables each process reads: deploy manifests are checked against these lists. */
-export const PLANNER_ENV_VARS: readonly string[] = Object.keys(plannerEnvSchema.shape);
-export const DECODER_ENV_VARS: readonly string[] = Object.keys(decoderEnvSchema.shape);
+const readVariables = (schema: z.ZodObject) =>
+  Object.keys(schema.shape).filter((v) => !(v in RETIRED_VARIABLES));
+export const PLANNER_ENV_VARS: readonly string[] = readVariables(plannerEnvSchema);
+export const DECODER_ENV_VARS: readonly string[] = readVariables(decoderEnvSchema);
 
 export type EnvProblem = { variable: string; message: string };
 export type RawEnv = Record<string, string | undefined>;
