@@ -29,7 +29,7 @@ const { values } = parseArgs({
   options: {
     pack: { type: 'string' },
     threads: { type: 'string' },
-    plans: { type: 'string', default: '24' },
+    plans: { type: 'string', default: '16' },
     batches: { type: 'string', default: '1,4,8,16' },
     'kv-tokens': { type: 'string', default: '96' },
   },

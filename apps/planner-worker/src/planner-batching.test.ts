@@ -56,8 +56,8 @@ async function plannedTokens(id: string): Promise<number> {
 }
 
 it('a job that arrives while a long plan decodes joins the batch and completes first', async () => {
-  // 2048x2048: 256 preview + 4096 main tokens; the joining 512x512 plan needs 512.
-  await submit('gen_batch_long', { prompt: 'a blue square above a red circle', width: 2048, height: 2048 });
+  // 1536x1536: 256 preview + 2304 main tokens; the joining 512x512 plan needs 512.
+  await submit('gen_batch_long', { prompt: 'a blue square above a red circle', width: 1536, height: 1536 });
   await expect.poll(() => plannedTokens('gen_batch_long'), { timeout: 60_000 }).toBeGreaterThan(0);
   await submit('gen_batch_join', { prompt: 'a green triangle', width: 512, height: 512, seed: 3 });
 
@@ -70,7 +70,7 @@ it('a job that arrives while a long plan decodes joins the batch and completes f
 
   await fixture.waitForRecord('gen_batch_long', (status) => status === 'decoding', 120_000);
   const long = parseStoredPlan(await fixture.objects.getBuffer(tokensKey('acme', 'gen_batch_long')));
-  expect(long?.main).toMatchObject({ rows: 64, cols: 64 });
+  expect(long?.main).toMatchObject({ rows: 48, cols: 48 });
   // Its lock was renewed throughout: never stalled, one attempt.
   const job = await planQueue.getJob('gen_batch_long');
   expect(job?.stalledCounter).toBe(0);
