@@ -129,6 +129,12 @@ export class ContinuousBatch {
 
   /** Generates every sequence; resolves with their codebook indices, `count` each, in order. */
   generate(sequences: readonly PlanSequence[], hooks: GroupHooks): Promise<number[][]> {
+    const empty = sequences.find((s) => !(s.count >= 1 && s.promptIds.length >= 1));
+    if (empty) {
+      return Promise.reject(
+        new RangeError('a sequence needs at least one prompt token and one token to generate'),
+      );
+    }
     return new Promise((resolve, reject) => {
       const group: Group = {
         hooks,
@@ -155,9 +161,7 @@ export class ContinuousBatch {
         ids: sequence.promptIds.slice(),
       }));
       this.waiting.push(...group.slots);
-      this.loop ??= this.run().finally(() => {
-        this.loop = null;
-      });
+      this.loop ??= this.run();
     });
   }
 
@@ -183,9 +187,21 @@ export class ContinuousBatch {
           if (this.rows.length > 0) await this.recompute();
         }
       }
+    } catch (cause) {
+      // A fault of the loop itself: every request in it fails instead of waiting forever.
+      const error =
+        cause instanceof ModelError
+          ? cause
+          : new ModelError(`planner batch failed: ${String(cause)}`, { cause });
+      this.fail([...this.rows, ...this.waiting.splice(0)], error);
+      this.rows = [];
+      this.cache.rebuild([]);
     } finally {
       this.counters.busyMs += performance.now() - started;
       this.busySince = null;
+      // Cleared in the same synchronous stretch as the last check for work, so a
+      // request that arrives after it starts a new loop.
+      this.loop = null;
     }
   }
 
