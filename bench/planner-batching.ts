@@ -4,8 +4,9 @@
  * absent). For each batch size B in 1, 4, 8, 16 the same list of plans is run with B of
  * them in flight at a time (each slot takes the next plan as soon as its own is done,
  * as the planner worker does with PLANNER_MAX_BATCH = B): tokens/s, plans/s, latency per
- * plan, and the share of the planner thread's busy time spent outside `session.run`
- * (sampling, and the engine's own work). Two workloads: all 512x512, and mixed sizes
+ * plan, tokens per second of CPU time (steadier than wall-clock rates when other work
+ * shares the machine), and the share of the planner thread's busy time spent outside
+ * `session.run` (sampling, and the engine's own work). Two workloads: all 512x512, and mixed sizes
  * with prompts of different lengths. Then the KV cache against recomputing the whole
  * sequence each step, over the first tokens of a plan. Ratios are against batch 1 (and
  * against recompute) in the same run. Prints markdown; asserts nothing.
@@ -78,6 +79,8 @@ interface RunFigures {
   tokens: number;
   seconds: number;
   tokensPerSecond: number;
+  /** Tokens per second of CPU time used by this process (all its threads): steadier than tokens/s on a shared machine. */
+  tokensPerCpuSecond: number;
   plansPerSecond: number;
   latency: { meanMs: number; p50Ms: number; p95Ms: number };
   /** Rows per decode step, averaged over the run. */
@@ -86,7 +89,7 @@ interface RunFigures {
   outsideRunShare: number;
   samplingShare: number;
   engineShare: number;
-  vsBatch1: { tokensPerSecond: number; latencyMean: number };
+  vsBatch1: { tokensPerSecond: number; tokensPerCpuSecond: number; latencyMean: number };
 }
 
 const defaultPack = fileURLToPath(new URL('../model-packs/reference', import.meta.url));
@@ -111,6 +114,7 @@ async function runBatched(requests: PlanRequest[], batch: number) {
   let tokens = 0;
   let next = 0;
   const before = (await planner.stats()).cached;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const slot = async () => {
     while (next < requests.length) {
@@ -123,8 +127,10 @@ async function runBatched(requests: PlanRequest[], batch: number) {
   };
   await Promise.all(Array.from({ length: batch }, slot));
   const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const after = (await planner.stats()).cached;
-  return { latencies, tokens, seconds, engine: diff(after, before) };
+  return { latencies, tokens, seconds, cpuSeconds, engine: diff(after, before) };
 }
 
 function diff(after: BatchStats, before: BatchStats): BatchStats {
@@ -162,17 +168,19 @@ try {
   for (const { name, requests } of workloads) {
     const runs: RunFigures[] = [];
     for (const batch of batches) {
-      const { latencies, tokens, seconds, engine } = await runBatched(requests, batch);
+      const { latencies, tokens, seconds, cpuSeconds, engine } = await runBatched(requests, batch);
       const sorted = latencies.slice().sort((a, b) => a - b);
       const meanMs = latencies.reduce((a, b) => a + b, 0) / latencies.length;
       const base = runs[0];
       const tokensPerSecond = tokens / seconds;
+      const tokensPerCpuSecond = tokens / cpuSeconds;
       runs.push({
         batch,
         plans: requests.length,
         tokens,
         seconds,
         tokensPerSecond,
+        tokensPerCpuSecond,
         plansPerSecond: requests.length / seconds,
         latency: { meanMs, p50Ms: percentile(sorted, 0.5), p95Ms: percentile(sorted, 0.95) },
         meanBatch: engine.rowSteps / engine.steps,
@@ -181,6 +189,7 @@ try {
         engineShare: (engine.busyMs - engine.runMs - engine.samplingMs) / engine.busyMs,
         vsBatch1: {
           tokensPerSecond: base ? tokensPerSecond / base.tokensPerSecond : 1,
+          tokensPerCpuSecond: base ? tokensPerCpuSecond / base.tokensPerCpuSecond : 1,
           latencyMean: base ? meanMs / base.latency.meanMs : 1,
         },
       });
@@ -198,12 +207,14 @@ try {
   for (const { name, plans, runs } of report) {
     console.log(`\n### ${name} (${plans} plans, B in flight)\n`);
     console.log(
-      '| batch | tokens/s | plans/s | mean rows/step | latency mean s | p50 s | p95 s | tokens/s vs B=1 | latency vs B=1 | outside session.run | sampling | engine |',
+      '| batch | tokens/s | plans/s | tokens per CPU-s | rows/step | latency mean s | p95 s | tokens/s vs B=1 | tokens per CPU-s vs B=1 | latency vs B=1 | outside session.run | sampling | engine |',
     );
-    console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log(
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
     for (const r of runs) {
       console.log(
-        `| ${r.batch} | ${r.tokensPerSecond.toFixed(0)} | ${r.plansPerSecond.toFixed(2)} | ${r.meanBatch.toFixed(1)} | ${s(r.latency.meanMs)} | ${s(r.latency.p50Ms)} | ${s(r.latency.p95Ms)} | **${r.vsBatch1.tokensPerSecond.toFixed(2)}x** | ${r.vsBatch1.latencyMean.toFixed(2)}x | ${pct(r.outsideRunShare)} | ${pct(r.samplingShare)} | ${pct(r.engineShare)} |`,
+        `| ${r.batch} | ${r.tokensPerSecond.toFixed(0)} | ${r.plansPerSecond.toFixed(2)} | ${r.tokensPerCpuSecond.toFixed(0)} | ${r.meanBatch.toFixed(1)} | ${s(r.latency.meanMs)} | ${s(r.latency.p95Ms)} | **${r.vsBatch1.tokensPerSecond.toFixed(2)}x** | ${r.vsBatch1.tokensPerCpuSecond.toFixed(2)}x | ${r.vsBatch1.latencyMean.toFixed(2)}x | ${pct(r.outsideRunShare)} | ${pct(r.samplingShare)} | ${pct(r.engineShare)} |`,
       );
     }
   }
