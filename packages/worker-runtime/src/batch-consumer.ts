@@ -89,7 +89,8 @@ export async function consumeQueueInBatches<Data>(
         // stalled-job check hands it out again.
         log.error({ job_id: job.id, err: (error as Error).message }, 'could not move the job on');
       } finally {
-        held.delete(job.id!);
+        // Only this hold's entry: a job whose lock was lost may be held again meanwhile.
+        if (held.get(job.id!) === entry) held.delete(job.id!);
       }
     })();
     held.set(job.id!, entry);
