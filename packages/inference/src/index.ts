@@ -18,6 +18,14 @@ export type { ExecutionOptions } from './execution/execution-options.ts';
 export type { ModelPack } from './model-pack.ts';
 export { loadModelPack } from './model-pack.ts';
 export { ModelPackManifest } from './model-pack-manifest.ts';
-export type { PlanOptions, PlanRequest, PlanResult, TokenGrid } from './planner/planner.ts';
+export type {
+  BatchStats,
+  PlannerSettings,
+  PlannerStats,
+  PlanOptions,
+  PlanRequest,
+  PlanResult,
+  TokenGrid,
+} from './planner/planner.ts';
 export { Planner } from './planner/planner.ts';
 export { mainGridSize, previewGridSize, validateImageSize } from './sizes.ts';
