@@ -42,6 +42,13 @@ const EventsQuery = z.object({
     .describe('Same as the Last-Event-ID header, for clients that cannot set headers.'),
 });
 
+const EventsHeaders = z.looseObject({
+  'last-event-id': z
+    .string()
+    .optional()
+    .describe('The `id` of the last event received: the stream resumes right after it.'),
+});
+
 export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
@@ -56,6 +63,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       sse: 'manual',
       schema: {
         tags: ['generations'],
+        operationId: 'streamGenerationEvents',
         summary: 'Follow a generation as Server-Sent Events',
         description:
           'Events: `status`, `progress`, `preview`, `cancel_requested`, `update`, and a terminal ' +
@@ -65,6 +73,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
         querystring: EventsQuery,
+        headers: EventsHeaders,
         response: {
           200: {
             description: 'The event stream.',
@@ -77,7 +86,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
             },
           },
           204: z.null().describe('The generation has ended and no event follows Last-Event-ID.'),
-          ...errorResponses(400, 401, 404, 429),
+          ...errorResponses(400, 404, 503),
         },
       },
     },
