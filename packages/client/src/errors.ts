@@ -50,7 +50,9 @@ export class ServiceUnavailableError extends ApiError {}
 export class ServerError extends ApiError {}
 
 /** No answer at all: refused, reset, timed out, DNS. */
-export class ConnectionError extends GlmImageError {}
+export class ConnectionError extends GlmImageError {
+  readonly code = 'connection_failed';
+}
 
 /** The event stream could not be followed; `wait` falls back to polling when it sees this. */
 export class EventStreamError extends GlmImageError {}
