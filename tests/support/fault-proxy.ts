@@ -1,12 +1,13 @@
 /**
  * A real HTTP proxy on loopback between a client and the API that injects network
  * faults the way a flaky network would: it forwards every request, and for the ones a
- * test picks it drops the answer (the request did reach the API) or cuts a streamed
- * answer after its first chunk. Nothing is answered in the API's place.
+ * test picks it drops the answer (the request did reach the API) or cuts a Server-Sent
+ * Events answer right after the first event that carries an id. Nothing is answered in
+ * the API's place.
  */
 import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
 
-export type Fault = 'drop-response' | 'cut-after-first-chunk' | null;
+export type Fault = 'drop-response' | 'cut-after-first-event' | null;
 
 export interface FaultProxy {
   url: string;
@@ -40,13 +41,20 @@ export async function startFaultProxy(
           return;
         }
         res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
-        if (fault === 'cut-after-first-chunk') {
-          upstreamResponse.once('data', (chunk: Buffer) => {
+        if (fault === 'cut-after-first-event') {
+          const onData = (chunk: Buffer) => {
+            if (!/^id:/m.test(chunk.toString('utf8'))) {
+              res.write(chunk);
+              return;
+            }
+            upstreamResponse.off('data', onData);
             res.write(chunk, () => {
               upstreamRequest.destroy();
               req.socket.destroy();
             });
-          });
+          };
+          upstreamResponse.on('data', onData);
+          upstreamResponse.once('end', () => res.end());
           return;
         }
         upstreamResponse.pipe(res);

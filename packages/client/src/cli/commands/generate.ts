@@ -77,9 +77,9 @@ export async function followAndSave(context: CommandContext, request: FollowRequ
     onUpdate,
     onFallback: (reason) => progress.note(`events unavailable (${reason.message}); polling`),
   });
-  progress.update(final);
   if (final.preview) savePreview();
   const preview = previewSaved ? await previewSaved : null;
+  progress.update(final);
 
   const outputs: string[] = [];
   if (final.status === 'succeeded') {
