@@ -1,14 +1,15 @@
 /**
  * `npm run generate:client`: writes the client SDK's types from the OpenAPI document the
- * API builds in-process (no server needed). The SDK's request and response types all
- * come from this file, so a field added to an API schema reaches the SDK by running this
- * again; scripts/generate-client.test.ts fails while the committed file lags behind.
+ * API builds in-process (no API server; a throwaway redis-server for its queues). The
+ * SDK's request and response types all come from this file, so a field added to an API
+ * schema reaches the SDK by running this again; scripts/generate-client.test.ts fails
+ * while the committed file lags behind.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildOpenApiDocument } from '@glm-image/api/openapi';
 import openapiTS, { astToString } from 'openapi-typescript';
+import { startRedisServer } from '../packages/testing/src/redis-server.ts';
 
 export const CLIENT_TYPES_PATH = fileURLToPath(
   new URL('../packages/client/src/generated/openapi.ts', import.meta.url),
@@ -21,14 +22,23 @@ const HEADER = `/**
 
 `;
 
-/** The contents the generated file must have for the document the API builds now. */
-export async function renderClientTypes(): Promise<string> {
-  const document = await buildOpenApiDocument();
+/** The API's document, built against a redis-server of its own. */
+export async function apiDocument(): Promise<Record<string, unknown>> {
+  const redis = await startRedisServer();
+  try {
+    return await buildOpenApiDocument(redis.url);
+  } finally {
+    await redis.stop();
+  }
+}
+
+/** The contents the generated file must have for `document`. */
+export async function renderClientTypes(document: Record<string, unknown>): Promise<string> {
   const ast = await openapiTS(document as unknown as Parameters<typeof openapiTS>[0]);
   return HEADER + astToString(ast);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await writeFile(CLIENT_TYPES_PATH, await renderClientTypes());
-  console.log(`wrote ${join('packages/client/src/generated', 'openapi.ts')}`);
+  await writeFile(CLIENT_TYPES_PATH, await renderClientTypes(await apiDocument()));
+  console.log('wrote packages/client/src/generated/openapi.ts');
 }

@@ -1,14 +1,14 @@
 import { createConfig, lintFromString } from '@redocly/openapi-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOpenApiDocument } from '../../apps/api/src/openapi/build-document.ts';
 import { RESPONSE_HEADERS } from '../../apps/api/src/openapi/headers.ts';
+import { apiDocument } from '../../scripts/generate-client.ts';
 
 /** The document itself: lint-clean, and saying what the routes really do. Real answers are checked in tests/e2e. */
 
 // biome-ignore lint/suspicious/noExplicitAny: a parsed JSON document, walked by path below.
 let doc: any;
 beforeAll(async () => {
-  doc = await buildOpenApiDocument();
+  doc = await apiDocument();
 });
 
 const operations = () =>

@@ -4,15 +4,16 @@ import { parseApiEnv } from '../env.ts';
 import { modelLimitsFromManifest } from '../model-limits.ts';
 
 /**
- * The OpenAPI document exactly as the API serves it at /openapi.json, built in-process
- * with no Redis, object store or model pack: the app is assembled and closed again
- * without serving a request, so nothing it would talk to needs to exist. The client
+ * The OpenAPI document exactly as the API serves it at /openapi.json, built in-process:
+ * the app is assembled and closed again without listening or serving a request. Its
+ * queues connect to Redis as they are created, so the caller names a Redis that
+ * answers (a throwaway one is fine); no object store or model pack is needed. The client
  * SDK's types are generated from this.
  */
-export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
+export async function buildOpenApiDocument(redisUrl: string): Promise<Record<string, unknown>> {
   const env = parseApiEnv({
-    // Nothing listens there; the app is closed before its connection would be used.
-    REDIS_URL: 'redis://127.0.0.1:9',
+    REDIS_URL: redisUrl,
+    // Never contacted: the object store is reached only while serving requests.
     S3_ENDPOINT: 'http://127.0.0.1:9',
     LOG_LEVEL: 'silent',
   });

@@ -58,7 +58,9 @@ export const RESPONSE_HEADERS = {
     schema: { type: 'string' },
   },
   'Cache-Control': {
-    description: 'Images never change under their URL, so clients may keep them.',
+    description:
+      'Images never change under their URL, so clients may keep them (`private, max-age=86400, immutable`); ' +
+      'event streams are not to be cached or transformed (`no-cache, no-transform`).',
     required: true,
     schema: { type: 'string' },
   },

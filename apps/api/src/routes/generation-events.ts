@@ -3,6 +3,7 @@ import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
@@ -88,6 +89,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
           204: z.null().describe('The generation has ended and no event follows Last-Event-ID.'),
           ...errorResponses(400, 404, 503),
         },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {

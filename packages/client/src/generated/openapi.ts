@@ -452,7 +452,7 @@ export interface components {
         "Retry-After": number;
         /** @description The authentication scheme to use: `Bearer` with an API key. */
         "WWW-Authenticate": string;
-        /** @description Images never change under their URL, so clients may keep them. */
+        /** @description Images never change under their URL, so clients may keep them (`private, max-age=86400, immutable`); event streams are not to be cached or transformed (`no-cache, no-transform`). */
         "Cache-Control": string;
     };
     pathItems: never;
@@ -1078,6 +1078,7 @@ export interface operations {
             /** @description The event stream. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["Cache-Control"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
                     "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
