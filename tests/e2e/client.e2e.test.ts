@@ -103,6 +103,28 @@ describe('the client SDK', () => {
     }
   });
 
+  it('falls back to polling when the event stream delivers nothing', async () => {
+    const proxy = await startFaultProxy(system.stack.apiUrl, (request) =>
+      request.url?.includes('/events') ? 'swallow-body' : null,
+    );
+    try {
+      const buffered = new GlmImageClient({ baseUrl: proxy.url, apiKey: API_KEY });
+      const submitted = await buffered.submit({ prompt: 'an orange circle', ...small });
+      const fellBack: string[] = [];
+      const events: string[] = [];
+      const final = await buffered.wait(submitted.id, {
+        pollIntervalMs: 100,
+        onFallback: (reason) => fellBack.push(reason.message),
+        onUpdate: (update) => events.push(update.event),
+      });
+      expect(final.status).toBe('succeeded');
+      expect(fellBack).toHaveLength(1);
+      expect(events.at(-1)).toBe('poll');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('pages through the caller’s generations, newest first', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i += 1) ids.push((await client.submit({ prompt: `page ${i}`, ...small })).id);

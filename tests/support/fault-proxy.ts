@@ -2,12 +2,13 @@
  * A real HTTP proxy on loopback between a client and the API that injects network
  * faults the way a flaky network would: it forwards every request, and for the ones a
  * test picks it drops the answer (the request did reach the API) or cuts a Server-Sent
- * Events answer right after the first event that carries an id. Nothing is answered in
- * the API's place.
+ * Events answer right after the first event that carries an id, or passes the status and
+ * headers on but swallows the body (as a proxy that buffers streams would, for as long
+ * as the stream lasts). Nothing is answered in the API's place.
  */
 import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
 
-export type Fault = 'drop-response' | 'cut-after-first-event' | null;
+export type Fault = 'drop-response' | 'cut-after-first-event' | 'swallow-body' | null;
 
 export interface FaultProxy {
   url: string;
@@ -41,6 +42,11 @@ export async function startFaultProxy(
           return;
         }
         res.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
+        if (fault === 'swallow-body') {
+          upstreamResponse.resume();
+          upstreamResponse.once('end', () => res.end());
+          return;
+        }
         if (fault === 'cut-after-first-event') {
           const onData = (chunk: Buffer) => {
             if (!/^id:/m.test(chunk.toString('utf8'))) {

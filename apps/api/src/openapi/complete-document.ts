@@ -171,7 +171,7 @@ function webhookDeliveries(): Record<string, unknown> {
                     type: { type: 'string', enum: [event] },
                     timestamp: { type: 'string', description: 'When the event happened (ISO 8601).' },
                     data: {
-                      ...{ $ref: `#/components/schemas/${GENERATION_SCHEMA_ID}` },
+                      $ref: `#/components/schemas/${GENERATION_SCHEMA_ID}`,
                       description: 'The generation object, without its `webhook` delivery log.',
                     },
                   },
