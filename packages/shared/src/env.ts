@@ -196,6 +196,12 @@ export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
 }
 
 /**
+ * The exit status of a process stopped by its configuration (sysexits' EX_CONFIG).
+ * Supervisors treat it as final: starting the process again cannot fix its environment.
+ */
+export const EX_CONFIG = 78;
+
+/**
  * Parses the environment for a process entry point: on a bad environment prints the
  * one message listing every problem and exits with EX_CONFIG (78), without a stack trace.
  */
@@ -205,7 +211,7 @@ export function parseEnvOrExit<T>(parse: () => T): T {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
-      process.exit(78);
+      process.exit(EX_CONFIG);
     }
     throw error;
   }

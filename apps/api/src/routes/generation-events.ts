@@ -3,6 +3,7 @@ import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
@@ -44,6 +45,13 @@ const EventsQuery = z.object({
     .describe('Same as the Last-Event-ID header, for clients that cannot set headers.'),
 });
 
+const EventsHeaders = z.looseObject({
+  'last-event-id': z
+    .string()
+    .optional()
+    .describe('The `id` of the last event received: the stream resumes right after it.'),
+});
+
 export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
@@ -58,6 +66,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       sse: 'manual',
       schema: {
         tags: ['generations'],
+        operationId: 'streamGenerationEvents',
         summary: 'Follow a generation as Server-Sent Events',
         description:
           'Events: `status`, `progress`, `preview`, `cancel_requested`, `update`, and a terminal ' +
@@ -67,6 +76,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
         querystring: EventsQuery,
+        headers: EventsHeaders,
         response: {
           200: {
             description: 'The event stream.',
@@ -79,8 +89,9 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
             },
           },
           204: z.null().describe('The generation has ended and no event follows Last-Event-ID.'),
-          ...errorResponses(400, 401, 404, 429),
+          ...errorResponses(400, 404, 503),
         },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {
