@@ -34,6 +34,7 @@ import {
   type BenchProcess,
   rssBytes,
   type S3Process,
+  setAppendFsync,
   startNodeProcess,
   startS3Process,
 } from './support/processes.ts';
@@ -48,6 +49,8 @@ const { values } = parseArgs({
     'latency-count': { type: 'string', default: '150' },
     steps: { type: 'string', default: '4' },
     clients: { type: 'string', default: '16' },
+    /** A diagnostic: run both sides with another AOF fsync policy (production keeps `always`). */
+    appendfsync: { type: 'string', default: 'always' },
   },
 });
 const total = Number(values.generations);
@@ -256,11 +259,13 @@ try {
   await buildPack(packDir, zeroCostPack());
   const bareRedis = await startRedisServer();
   servers.push(bareRedis);
+  await setAppendFsync(bareRedis.url, values.appendfsync!);
   const bareSide = await startBare(bareRedis);
   const bare = await measure(bareSide).finally(() => bareSide.stop());
 
   const systemRedis = await startRedisServer();
   servers.push(systemRedis);
+  await setAppendFsync(systemRedis.url, values.appendfsync!);
   s3 = await startS3Process();
   const systemSide = await startSystem(systemRedis, s3, packDir);
   const system = await measure(systemSide).finally(() => systemSide.stop());
@@ -288,7 +293,7 @@ try {
   const noise = Math.max(...growth(bare));
   await publish({
     benchmark: 'Pipeline overhead: the system on the zero-cost pack against bare BullMQ',
-    command: `node --import tsx bench/pipeline-overhead.ts --generations ${total} --rate ${rate} --latency-count ${latencyCount} --steps ${steps}`,
+    command: `node --import tsx bench/pipeline-overhead.ts --generations ${total} --rate ${rate} --latency-count ${latencyCount} --steps ${steps} --appendfsync ${values.appendfsync}`,
     parameters: {
       generations: total,
       warmup,

@@ -14,13 +14,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
+import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { freePort } from '@glm-image/testing/free-port';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { sha256Hex } from '../apps/api/src/plugins/auth.ts';
 import { postJson } from './support/http-client.ts';
 import {
   type BenchProcess,
+  cpuSeconds,
   type S3Process,
+  setAppendFsync,
   startNodeProcess,
   startS3Process,
   waitForHttp,
@@ -33,6 +36,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '4' },
     clients: { type: 'string', default: '32' },
+    /** A diagnostic: run both sides with another AOF fsync policy (production keeps `always`). */
+    appendfsync: { type: 'string', default: 'always' },
   },
 });
 const rounds = Number(values.rounds);
@@ -41,8 +46,33 @@ const clients = Number(values.clients);
 const API_KEY = 'bench-submit-key-0123456789abcdef';
 const BODY = { prompt: 'a red circle on a blue background' };
 
+interface Round {
+  perSecond: number;
+  answered: number;
+  /** CPU seconds the server process used during the round. */
+  serverCpu: number;
+  /** Commands its Redis processed during the round. */
+  redisCommands: number;
+}
+
+async function redisCommandsProcessed(url: string): Promise<number> {
+  const redis = createRedis(url);
+  try {
+    return Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1] ?? Number.NaN);
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
 /** Submits from `clients` loops for `seconds`; answers per second. Anything but 202 is an error. */
-async function measureRound(url: string, headers: Record<string, string>): Promise<number> {
+async function measureRound(
+  url: string,
+  headers: Record<string, string>,
+  server: BenchProcess,
+  redisUrl: string,
+): Promise<Round> {
+  const cpuBefore = await cpuSeconds(server.pid);
+  const commandsBefore = await redisCommandsProcessed(redisUrl);
   const until = performance.now() + seconds * 1000;
   let answered = 0;
   const loop = async () => {
@@ -54,7 +84,14 @@ async function measureRound(url: string, headers: Record<string, string>): Promi
   };
   const started = performance.now();
   await Promise.all(Array.from({ length: clients }, loop));
-  return answered / ((performance.now() - started) / 1000);
+  const perSecond = answered / ((performance.now() - started) / 1000);
+  return {
+    perSecond,
+    answered,
+    serverCpu: (await cpuSeconds(server.pid)) - cpuBefore,
+    // Less the INFO call itself.
+    redisCommands: (await redisCommandsProcessed(redisUrl)) - commandsBefore - 1,
+  };
 }
 
 const servers: RedisServerHandle[] = [];
@@ -66,6 +103,7 @@ try {
   await writeFile(join(packDir, 'model.json'), JSON.stringify(REFERENCE_MANIFEST));
   const [apiRedis, bareRedis] = [await startRedisServer(), await startRedisServer()];
   servers.push(apiRedis, bareRedis);
+  for (const server of servers) await setAppendFsync(server.url, values.appendfsync!);
   s3 = await startS3Process();
   const [apiPort, barePort] = [await freePort(), await freePort()];
   const api = startNodeProcess('api', 'apps/api/src/server.ts', {
@@ -92,42 +130,76 @@ try {
 
   const sides = {
     api: () =>
-      measureRound(`http://127.0.0.1:${apiPort}/v1/generations`, { authorization: `Bearer ${API_KEY}` }),
-    bare: () => measureRound(`http://127.0.0.1:${barePort}/v1/generations`, {}),
+      measureRound(
+        `http://127.0.0.1:${apiPort}/v1/generations`,
+        { authorization: `Bearer ${API_KEY}` },
+        api,
+        apiRedis.url,
+      ),
+    bare: () => measureRound(`http://127.0.0.1:${barePort}/v1/generations`, {}, bare, bareRedis.url),
   };
   // Warm-up: connections, JIT, Redis scripts loaded.
   await sides.bare();
   await sides.api();
-  const rates = { api: [] as number[], bare: [] as number[] };
+  const results = { api: [] as Round[], bare: [] as Round[] };
   for (let i = 0; i < rounds; i += 1) {
-    rates.bare.push(await sides.bare());
-    rates.api.push(await sides.api());
+    results.bare.push(await sides.bare());
+    results.api.push(await sides.api());
   }
+  const rates = { api: results.api.map((r) => r.perSecond), bare: results.bare.map((r) => r.perSecond) };
   const apiRate = median(rates.api);
   const bareRate = median(rates.bare);
+  const per = (list: Round[], field: 'serverCpu' | 'redisCommands') =>
+    list.reduce((sum, r) => sum + r[field], 0) / list.reduce((sum, r) => sum + r.answered, 0);
+  const cpuMs = { api: per(results.api, 'serverCpu') * 1000, bare: per(results.bare, 'serverCpu') * 1000 };
+  const commands = { api: per(results.api, 'redisCommands'), bare: per(results.bare, 'redisCommands') };
   const value = ratio(apiRate, bareRate);
   await publish({
     benchmark: 'Submit throughput: the API against a bare Fastify endpoint that only calls queue.add',
-    command: `node --import tsx bench/submit-throughput.ts --rounds ${rounds} --seconds ${seconds} --clients ${clients}`,
-    parameters: { rounds, seconds_per_round: seconds, clients },
+    command: `node --import tsx bench/submit-throughput.ts --rounds ${rounds} --seconds ${seconds} --clients ${clients} --appendfsync ${values.appendfsync}`,
+    parameters: { rounds, seconds_per_round: seconds, clients, appendfsync: values.appendfsync },
     figures: {
       api_submits_per_second: round(apiRate, 1),
       bare_submits_per_second: round(bareRate, 1),
       ratio: value,
       api_rounds: rates.api.map((r) => round(r, 1)).join(' '),
       bare_rounds: rates.bare.map((r) => round(r, 1)).join(' '),
+      api_server_cpu_ms_per_submit: round(cpuMs.api, 3),
+      bare_server_cpu_ms_per_submit: round(cpuMs.bare, 3),
+      api_redis_commands_per_submit: round(commands.api, 2),
+      bare_redis_commands_per_submit: round(commands.bare, 2),
     },
     goals: [goal('API / bare submits per second', value, '≥', 0.7)],
     table: markdownTable(
-      ['server', 'submits/s (median round)', 'rounds'],
+      [
+        'server',
+        'submits/s (median round)',
+        'rounds',
+        'server CPU ms per submit',
+        'Redis commands per submit',
+      ],
       [
         [
           'the API (auth, rate limit, admission script, queue.add)',
           round(apiRate, 1),
           rates.api.map((r) => round(r, 0)).join(', '),
+          round(cpuMs.api, 2),
+          round(commands.api, 1),
         ],
-        ['bare Fastify + queue.add', round(bareRate, 1), rates.bare.map((r) => round(r, 0)).join(', ')],
-        ['**API / bare**', `**${value}**`, ''],
+        [
+          'bare Fastify + queue.add',
+          round(bareRate, 1),
+          rates.bare.map((r) => round(r, 0)).join(', '),
+          round(cpuMs.bare, 2),
+          round(commands.bare, 1),
+        ],
+        [
+          '**API / bare**',
+          `**${value}**`,
+          '',
+          ratio(cpuMs.api, cpuMs.bare),
+          ratio(commands.api, commands.bare),
+        ],
       ],
     ),
   });

@@ -5,6 +5,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { freePort } from '@glm-image/testing/free-port';
 import { ManagedProcess } from '../../scripts/stack/managed-process.ts';
 import { REPO_ROOT } from '../../scripts/stack/start-stack.ts';
@@ -139,4 +140,26 @@ export async function workerEnv(
     LOG_LEVEL: 'warn',
     ...extra,
   };
+}
+
+/** CPU time (user + system) a process has used so far, in seconds (Linux /proc; clock ticks of 1/100 s). */
+export async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) start at state, field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Sets the AOF fsync policy of a running redis-server. Benchmarks keep `always` (what
+ * production runs); `everysec` shows how much of a figure is waiting for the disk.
+ */
+export async function setAppendFsync(redisUrl: string, policy: string): Promise<void> {
+  const redis = createRedis(redisUrl);
+  try {
+    await redis.config('SET', 'appendfsync', policy);
+  } finally {
+    await closeRedis(redis);
+  }
 }
