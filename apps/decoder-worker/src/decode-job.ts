@@ -8,6 +8,7 @@
  * ones before them encode and upload; and the worker runs two jobs at a time
  * (DECODER_CONCURRENCY), so the next job's renders wait in the thread's queue while this
  * one uploads and completes. The models never wait for the object store or for Redis.
+ * On shutdown a job whose renders have not begun is handed back at once.
  */
 import type { Decoder, RenderRequest, RenderResult } from '@glm-image/inference';
 import type { GenerationOutput, GenerationRecord } from '@glm-image/shared/generation';
@@ -25,7 +26,8 @@ export interface DecodeJobDeps extends GenerationJobContext {
 }
 
 export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string): Promise<void> {
-  await runGenerationJob(deps, decodeJobDataSchema, job, token, async ({ record, data, signal }) => {
+  await runGenerationJob(deps, decodeJobDataSchema, job, token, async (stage) => {
+    const { record, data, signal, draining, handBack } = stage;
     const { lifecycle, metrics } = deps;
     const id = record.id;
     const { input } = record;
@@ -40,9 +42,20 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
     const renders = new AbortController();
     const stopRenders = () => renders.abort();
     signal.addEventListener('abort', stopRenders, { once: true });
+    // A worker shutting down hands back a job still waiting behind another one's renders:
+    // another decoder can take it now, and this one stops sooner.
+    let begun = false;
+    const handBackUnlessBegun = () => {
+      if (!begun) handBack();
+    };
+    draining.addEventListener('abort', handBackUnlessBegun, { once: true });
+    if (draining.aborted) handBackUnlessBegun();
     const rendering = Array.from({ length: input.n }, (_, index) => {
       const result = deps.decoder.render(renderRequest(record, data, index), {
         signal: renders.signal,
+        onStart: () => {
+          begun = true;
+        },
         onStep: (step, _total, denoiserMs) => {
           metrics.countDenoiserSeconds(denoiserMs / 1000);
           progress.report(index * input.steps + step, total, { force: step === input.steps });
@@ -75,6 +88,7 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
       }
     } finally {
       signal.removeEventListener('abort', stopRenders);
+      draining.removeEventListener('abort', handBackUnlessBegun);
       stopRenders();
     }
 

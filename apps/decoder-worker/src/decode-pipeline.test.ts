@@ -162,6 +162,47 @@ describe('with uploads held back', () => {
 });
 
 describe('stopped with a job rendering and one queued behind it', () => {
+  it('hands the queued job back at once and lets the rendering one finish within its grace', async () => {
+    const objects = new HeldUploads(objectStoreConfigFor(fixture.s3));
+    const env = parseDecoderEnv(
+      await fixture.workerEnv(join(packs, 'fixed-cost'), { SHUTDOWN_GRACE_MS: '600000' }),
+    );
+    const stopping = await createDecoderWorker(env, { objects });
+    const rendering = await planned({ steps: 50 });
+    const queued = await planned({ steps: 50 });
+    const handedBack = async () =>
+      ['waiting', 'delayed', 'prioritized'].includes(await decodeQueue.getJobState(decodeJobId(queued.id)));
+    // The rendering job cannot end before the queued one is back on the queue.
+    objects.holdUntil(imageKey(rendering, 0), 'the queued job was handed back', handedBack);
+    await enqueueDecode(rendering);
+    await enqueueDecode(queued);
+    await expect.poll(() => stepOf(rendering.id), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => decodeQueue.getJobState(decodeJobId(queued.id)), { timeout: 60_000 })
+      .toBe('active');
+    await stopping.stop();
+    objects.close();
+
+    expect(objects.events).toEqual([
+      `upload held: ${imageKey(rendering, 0)}`,
+      'the queued job was handed back: true',
+    ]);
+    expect((await fixture.store.get(rendering.id))?.status).toBe('succeeded');
+    expect((await decodeQueue.getJob(decodeJobId(queued.id)))?.attemptsMade).toBe(0);
+    const next = await createDecoderWorker(
+      parseDecoderEnv(await fixture.workerEnv(join(packs, 'zero-cost'), { SHUTDOWN_GRACE_MS: '0' })),
+    );
+    try {
+      expect(
+        (await fixture.waitForRecord(queued.id, (status) => status === 'succeeded'))?.outputs,
+      ).toHaveLength(1);
+      await expect.poll(() => decodeQueue.getJobState(decodeJobId(queued.id))).toBe('completed');
+      expect((await decodeQueue.getJob(decodeJobId(queued.id)))?.attemptsMade).toBe(1);
+    } finally {
+      await next.stop();
+    }
+  }, 120_000);
+
   it('hands both back without spending an attempt, and both succeed on the next worker', async () => {
     // The fixed-cost pack makes each step long enough that a render is still running when the worker stops.
     const env = parseDecoderEnv(

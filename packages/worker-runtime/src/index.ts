@@ -10,6 +10,7 @@ export {
   failGenerationIfJobIsOver,
   type GenerationJobContext,
   type JobLogger,
+  type RunningJob,
   runGenerationJob,
   type StageWork,
 } from './generation-job.ts';

@@ -40,12 +40,13 @@ export class Decoder {
    */
   async render(req: RenderRequest, opts: RenderOptions = {}): Promise<RenderResult> {
     let started = performance.now();
-    const { signal, onStep } = opts;
+    const { signal, onStart, onStep } = opts;
     const request = resolveRenderRequest(this.pack.manifest, req);
     const decoded = await this.thread.run<'render', DecoderStepProgress>('render', request, {
       signal,
       onStart: () => {
         started = performance.now();
+        onStart?.();
       },
       onProgress: ({ step, total, denoiserMs }) => {
         if (!signal?.aborted) onStep?.(step, total, denoiserMs);

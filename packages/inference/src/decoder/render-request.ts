@@ -41,6 +41,8 @@ export interface RenderResult {
 export interface RenderOptions {
   /** Aborting stops decoding between denoiser steps; render rejects with CanceledError. */
   signal?: AbortSignal;
+  /** Called when the model thread begins this render, after the renders asked for before it. */
+  onStart?: () => void;
   /**
    * Called after each finished denoiser step with (step, total), step counting from 1,
    * and the time the step spent inside the denoiser (what a duty cycle is made of).

@@ -36,7 +36,8 @@
  *
  * A job rejects with the error class it threw in the thread (ModelPackError,
  * InvalidInputError, CanceledError, ModelError); anything else arrives
- * as a ModelError. Jobs on one thread run one at a time, in call order.
+ * as a ModelError. Jobs on one thread run one at a time, in call order; a job still queued
+ * behind another rejects at once when its signal aborts.
  * The thread loads TypeScript by registering tsx itself (model-thread-entry.mjs): on
  * Node 20, `execArgv: ['--import', 'tsx']` does not reach a worker's module loading.
  * This works from any working directory, under `node --import tsx` and under vitest.
