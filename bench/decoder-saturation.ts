@@ -10,7 +10,7 @@
  *   two jobs per process against one job at a time (the previous behaviour), side by side.
  * - Scaling: jobs per second with two decoder processes against one.
  *
- *   node --import tsx bench/decoder-saturation.ts [--jobs 30] [--steps 10] [--work 1024]
+ *   node --import tsx bench/decoder-saturation.ts [--jobs 20] [--steps 10] [--work 1024]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,7 +40,7 @@ import { ratio, round } from './support/stats.ts';
 
 const { values } = parseArgs({
   options: {
-    jobs: { type: 'string', default: '30' },
+    jobs: { type: 'string', default: '20' },
     steps: { type: 'string', default: '10' },
     work: { type: 'string', default: '1024' },
   },
