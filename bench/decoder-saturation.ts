@@ -186,6 +186,9 @@ try {
     windowSeconds: before.windowSeconds + after.windowSeconds,
   };
   const scaling = ratio(two.jobsPerSecond, pipelined.jobsPerSecond);
+  // What the cores allowed: if each job's denoiser time grows when two processes run, the
+  // machine had less than a core for each, and no serving layer could scale past this.
+  const allowed = ratio(2 * pipelined.denoiserSecondsPerJob, two.denoiserSecondsPerJob);
   const rows = [sequential, before, two, after].map((r) => [
     r.label,
     r.processes,
@@ -215,6 +218,8 @@ try {
       two_processes_vs_one: scaling,
       denoiser_seconds_per_job_one_process: round(pipelined.denoiserSecondsPerJob, 4),
       denoiser_seconds_per_job_two_processes: round(two.denoiserSecondsPerJob, 4),
+      scaling_the_cores_allowed: allowed,
+      scaling_of_what_the_cores_allowed: ratio(scaling, allowed),
     },
     goals: [
       goal('duty cycle (pipelined)', round(pipelined.dutyCycle * 100, 1), '≥', 98, '%'),
@@ -241,6 +246,8 @@ try {
             ratio(pipelined.jobsPerSecond, sequential.jobsPerSecond),
           ],
           ['two processes / one (mean of the runs before and after)', `**${scaling}**`],
+          ['what the cores allowed: 2 x denoiser s per job, one process / two processes', allowed],
+          ['two processes / one, as a share of what the cores allowed', ratio(scaling, allowed)],
         ],
       ),
     ].join('\n'),
