@@ -138,7 +138,10 @@ try {
         ...perImage.map((ms, i) => (i === 0 ? round(ms, 3) : `${round(ms, 3)} (${round(ms / base, 2)}x)`)),
         `${round(saving * 100, 1)}%`,
       ]);
-      const key = label.replace(/[^a-z0-9]+/gi, '_').toLowerCase();
+      const key = label
+        .replace(/[^a-z0-9]+/gi, '_')
+        .replace(/^_|_$/g, '')
+        .toLowerCase();
       IMAGES_PER_CALL.forEach((images, i) => {
         figures[`${key}_cpu_ms_per_image_step_k${images}`] = round(perImage[i] as number, 4);
       });
