@@ -117,7 +117,8 @@ export const plannerEnvSchema = z.object({
 export const decoderEnvSchema = z.object({
   ...commonShape,
   ...workerShape,
-  DECODER_CONCURRENCY: int(1, 256).default(1),
+  // Two: one job encodes and uploads while the next one's renders wait in the model thread.
+  DECODER_CONCURRENCY: int(1, 256).default(2),
   METRICS_PORT: port.default(9465),
 });
 

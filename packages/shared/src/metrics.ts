@@ -39,6 +39,7 @@ export class ServiceMetrics {
   private readonly generations: Counter<'status' | 'code'>;
   private readonly plannerTokensPerSecond: Histogram;
   private readonly decoderStepsPerSecond: Histogram;
+  private readonly denoiserSeconds: Counter;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -70,6 +71,11 @@ export class ServiceMetrics {
       buckets: RATE_BUCKETS,
       registers,
     });
+    this.denoiserSeconds = new Counter({
+      name: `${METRIC_PREFIX}decoder_denoiser_seconds_total`,
+      help: "Time spent inside the denoiser; its rate is the share of time the decoder's accelerator is busy.",
+      registers,
+    });
   }
 
   observeStage(stage: Stage, seconds: number): void {
@@ -96,6 +102,11 @@ export class ServiceMetrics {
 
   observeDecoderStepsPerSecond(stepsPerSecond: number): void {
     if (Number.isFinite(stepsPerSecond)) this.decoderStepsPerSecond.observe(stepsPerSecond);
+  }
+
+  /** Counts time spent inside one denoiser call (one step). */
+  countDenoiserSeconds(seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.denoiserSeconds.inc(seconds);
   }
 
   /** The exposition text and its content type, for an HTTP /metrics handler. */

@@ -100,7 +100,7 @@ export function createDecodeQueue(
 }
 
 export interface WorkerSettings {
-  /** Jobs one process runs at once. Default: 1 (PLANNER_MAX_BATCH / DECODER_CONCURRENCY). */
+  /** Jobs one process runs at once (PLANNER_MAX_BATCH, default 8 / DECODER_CONCURRENCY, default 2). */
   concurrency: number;
   /**
    * How long a job's lock lasts; the worker renews it at half this period. A worker that

@@ -11,6 +11,7 @@ export {
   failGenerationIfJobIsOver,
   type GenerationJobContext,
   type JobLogger,
+  type RunningJob,
   runGenerationJob,
   type StageWork,
 } from './generation-job.ts';

@@ -1,8 +1,9 @@
 /**
  * Consumes one queue of the catalog with a BullMQ Worker, beside the health and metrics
- * port. `stop()` is the graceful shutdown: readiness turns 503, no new job is taken, the
- * running ones get SHUTDOWN_GRACE_MS to finish, after which they are stopped at their
- * next model step and handed back to the queue; then everything closes.
+ * port. `stop()` is the graceful shutdown: readiness turns 503, no new job is taken, jobs
+ * still waiting to begin their model work are handed back at once, the running ones get
+ * SHUTDOWN_GRACE_MS to finish, after which they are stopped at their next model step and
+ * handed back to the queue; then everything closes.
  */
 import { registerQueueMetrics } from '@glm-image/shared/metrics';
 import { createWorker, type QueueKind, workerSettingsFromEnv } from '@glm-image/shared/queues';
@@ -54,6 +55,8 @@ export async function consumeQueue<Data>(
   const stop = async () => {
     log.info({ grace_ms: env.SHUTDOWN_GRACE_MS }, 'shutting down');
     http.setDraining();
+    // Jobs that have not begun their model work hand themselves back now.
+    for (const job of runtime.running) job.drain?.();
     const grace = setTimeout(() => {
       log.warn({ running_jobs: runtime.running.size }, 'grace period over: handing running jobs back');
       for (const job of runtime.running) job.shutdown();

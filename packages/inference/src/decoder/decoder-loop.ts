@@ -16,8 +16,11 @@ export interface DecoderSessions {
 }
 
 export interface DecoderLoopCallbacks {
-  /** Called after each finished denoiser step (step counts from 1). */
-  onStep?: (step: number, total: number) => void;
+  /**
+   * Called after each finished denoiser step (step counts from 1), with the time spent
+   * inside the denoiser's `session.run` for that step.
+   */
+  onStep?: (step: number, total: number, denoiserMs: number) => void;
   /** Throws to stop decoding; called before the first step and after every step. */
   throwIfCanceled?: () => void;
 }
@@ -84,11 +87,14 @@ export async function runDecoderLoop(
     batchSample.set(latents, 0);
     if (guided) batchSample.set(latents, latentSize);
     const t = scheduler.timesteps[i] as number;
-    const outputs = await runModel(denoiser, 'denoiser', {
+    const feeds = {
       ...constantFeeds,
       sample: inputTensor(denoiser, 'sample', batchSample, [batch, channels, latentH, latentW]),
       timestep: inputTensor(denoiser, 'timestep', guided ? [t, t] : [t], [batch]),
-    });
+    };
+    const started = performance.now();
+    const outputs = await runModel(denoiser, 'denoiser', feeds);
+    const denoiserMs = performance.now() - started;
     const velocity = floatOutput(outputs, 'velocity', batch * latentSize);
     const guidedVelocity = guided
       ? applyGuidance(velocity.subarray(0, latentSize), velocity.subarray(latentSize), req.guidanceScale)
@@ -96,7 +102,7 @@ export async function runDecoderLoop(
     latents = scheduler.step(guidedVelocity, i, latents);
     // Checked before reporting, so that no step is reported after a cancellation.
     callbacks.throwIfCanceled?.();
-    callbacks.onStep?.(i + 1, steps);
+    callbacks.onStep?.(i + 1, steps, denoiserMs);
   }
 
   const raw = denormaliseLatents(latents, decoder.latentsMean, decoder.latentsStd, latentH * latentW);

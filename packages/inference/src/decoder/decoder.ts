@@ -13,7 +13,9 @@ const DECODER_JOBS = new URL('./decoder-jobs.ts', import.meta.url);
 /**
  * Stage two: renders an image from the planner's main grid and the prompt's quoted
  * text. The models run in a dedicated thread; image encoding (sharp) runs on libuv's
- * pool. Renders on one Decoder run one at a time, in call order.
+ * pool. Renders on one Decoder run one at a time, in call order: a caller that asks for
+ * the next render before the current one ends keeps the models busy while it encodes
+ * and uploads, as the decoder worker does.
  */
 export class Decoder {
   private constructor(
@@ -33,16 +35,21 @@ export class Decoder {
   /**
    * Renders one image. Rejects with InvalidInputError before any model runs when the
    * request does not fit the pack, with CanceledError when `signal` aborts
-   * (decoding stops at the next step boundary; no step is reported after the abort).
+   * (decoding stops at the next step boundary, a render still queued behind another
+   * stops at once; no step is reported after the abort).
    */
   async render(req: RenderRequest, opts: RenderOptions = {}): Promise<RenderResult> {
-    const started = performance.now();
-    const { signal, onStep } = opts;
+    let started = performance.now();
+    const { signal, onStart, onStep } = opts;
     const request = resolveRenderRequest(this.pack.manifest, req);
     const decoded = await this.thread.run<'render', DecoderStepProgress>('render', request, {
       signal,
-      onProgress: ({ step, total }) => {
-        if (!signal?.aborted) onStep?.(step, total);
+      onStart: () => {
+        started = performance.now();
+        onStart?.();
+      },
+      onProgress: ({ step, total, denoiserMs }) => {
+        if (!signal?.aborted) onStep?.(step, total, denoiserMs);
       },
     });
     const image = await encodeRgb(decoded.rgb, decoded.width, decoded.height, request.format);

@@ -1,3 +1,11 @@
-/** The reference model pack: its builder and its manifest, for the pack CLI and for tests. */
-export { buildReferencePack } from './build-pack.ts';
+/** The packs this project builds from code: their builder, specs and manifests, for the pack CLI, benchmarks and tests. */
+export { buildPack, buildReferencePack, type PackSpec, REFERENCE_PACK } from './build-pack.ts';
+export {
+  DEFAULT_FIXED_COST_WORK,
+  FIXED_COST_MANIFEST,
+  fixedCostPack,
+  WORK_UNIT_FLOPS,
+} from './fixed-cost-pack.ts';
+export { PACK_NAMES, type PackName, type PackOptions, packSpec } from './packs.ts';
 export { REFERENCE_MANIFEST } from './reference-manifest.ts';
+export { ZERO_COST_MANIFEST, zeroCostPack } from './zero-cost-pack.ts';
