@@ -4,6 +4,7 @@
  * them as they are (see the HTTP API document).
  */
 import type { OutputFormat } from './formats.ts';
+import type { Feedback, GenerationQuality } from './quality.ts';
 
 export type { OutputFormat };
 
@@ -112,4 +113,8 @@ export interface GenerationRecord {
   cancel_requested?: boolean;
   /** BullMQ priority of the tenant at submit time (1 runs first), so a job queued again keeps it. */
   priority?: number;
+  /** Per-stage scores the evaluator writes after the generation succeeded (quality.ts). */
+  quality?: GenerationQuality;
+  /** People's feedback, oldest first (quality.ts). */
+  feedback?: Feedback[];
 }

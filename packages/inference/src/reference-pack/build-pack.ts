@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildColourfulnessModel } from './colourfulness-model.ts';
 import { buildDenoiserModel } from './denoiser-model.ts';
 import { buildPlannerModel } from './planner-model.ts';
 import { buildPreviewModel } from './preview-model.ts';
@@ -22,6 +23,7 @@ export async function buildReferencePack(outDir: string): Promise<{ dir: string;
     [manifest.decoder.vaeDecoder, buildVaeDecoderModel()],
   ];
   if (manifest.preview) files.push([manifest.preview.model, buildPreviewModel()]);
+  files.push(['colourfulness.onnx', buildColourfulnessModel()]);
 
   let bytes = 0;
   for (const [name, content] of files) {
