@@ -23,11 +23,13 @@ import errorsPlugin from './plugins/errors.ts';
 import infrastructure from './plugins/infrastructure.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
+import { feedbackRoutes } from './routes/feedback.ts';
 import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events.ts';
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { renderRoutes } from './routes/renders.ts';
+import { trainingExportRoutes } from './routes/training-export.ts';
 import type { WebhookResolver } from './webhooks/ssrf-guard.ts';
 
 /**
@@ -124,6 +126,10 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
       },
       tags: [
         { name: 'generations', description: 'Submit, follow, cancel and download generations.' },
+        {
+          name: 'feedback',
+          description: 'Feedback on generations, and the per-stage training export (admin keys).',
+        },
         { name: 'operations', description: 'Probes and metrics.' },
       ],
     },
@@ -156,6 +162,8 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     await v1.register(generationEventRoutes);
     await v1.register(generationFileRoutes);
     await v1.register(renderRoutes);
+    await v1.register(feedbackRoutes);
+    await v1.register(trainingExportRoutes);
   });
 }
 

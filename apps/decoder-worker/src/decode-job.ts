@@ -4,7 +4,7 @@
  * and end the generation succeeded with its outputs.
  */
 import type { Decoder } from '@glm-image/inference';
-import type { GenerationOutput } from '@glm-image/shared/generation';
+import { type GenerationOutput, outputSeed } from '@glm-image/shared/generation';
 import type { ServiceMetrics } from '@glm-image/shared/metrics';
 import { decodeJobDataSchema } from '@glm-image/shared/queues';
 import { type ObjectStore, outputKey } from '@glm-image/shared/storage';
@@ -42,7 +42,7 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
           width: input.width,
           height: input.height,
           // Each image of a generation gets its own noise; image 0 matches a single-image request.
-          seed: (input.seed + index) % 4_294_967_296,
+          seed: outputSeed(input.seed, index),
           steps: input.steps,
           guidanceScale: input.guidance_scale,
           format: input.output_format,

@@ -62,6 +62,11 @@ export interface GenerationInput {
   source_generation_id?: string;
 }
 
+/** The decoder's noise seed of image `index` of a generation: each image its own, image 0 the request's. */
+export function outputSeed(seed: number, index: number): number {
+  return (seed + index) % 4_294_967_296;
+}
+
 export const PROGRESS_STAGES = ['queued', 'planning', 'decoding', 'uploading'] as const;
 export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
