@@ -1,8 +1,8 @@
 /**
  * `npm start`: the whole system on one machine. Starts a redis-server and an S3-protocol
  * server unless REDIS_URL / S3_ENDPOINT point elsewhere, builds the reference model pack
- * if it is missing, then the API, one planner and one decoder. A process that dies is
- * restarted; SIGINT or SIGTERM stops everything it started.
+ * if it is missing, then the API, one planner, one decoder and one evaluator. A process
+ * that dies is restarted; SIGINT or SIGTERM stops everything it started.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';

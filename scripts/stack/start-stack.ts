@@ -1,7 +1,8 @@
 /**
- * Starts the application processes — one API, N planner workers, M decoder workers —
- * against a Redis and an object store that already run. Used by `npm start` and by the
- * end-to-end tests, so both exercise the same wiring.
+ * Starts the application processes — one API, N planner workers, M decoder workers and
+ * the evaluator workers that score what succeeded — against a Redis and an object store
+ * that already run. Used by `npm start` and by the end-to-end tests, so both exercise
+ * the same wiring.
  */
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../packages/testing/src/free-port.ts';
@@ -18,6 +19,8 @@ export interface StackOptions {
   modelPackPath: string;
   planners?: number;
   decoders?: number;
+  /** Evaluator workers (scoring, off the request path). Default: 1. */
+  evaluators?: number;
   /** Environment added to every process (tests shorten lock and stall timings here). */
   env?: Record<string, string>;
   /** Environment for decoder workers only. */
@@ -30,6 +33,9 @@ export interface RunningStack {
   api: ManagedProcess;
   planners: ManagedProcess[];
   decoders: ManagedProcess[];
+  evaluators: ManagedProcess[];
+  /** Starts one more evaluator worker (a stack may start with none). */
+  addEvaluator(): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -76,11 +82,20 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(await freePort()) };
     decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine));
   }
+  const evaluators: ManagedProcess[] = [];
+  const addEvaluator = async () => {
+    const env = { ...common, METRICS_PORT: String(await freePort()) };
+    const proc = appProcess(`evaluator-${evaluators.length + 1}`, 'evaluator-worker', env, options.onLine);
+    evaluators.push(proc);
+    proc.start();
+    return proc;
+  };
   const all = [api, ...planners, ...decoders];
   for (const proc of all) proc.start();
+  for (let i = 0; i < (options.evaluators ?? 1); i += 1) await addEvaluator();
 
   const stop = async () => {
-    await Promise.all(all.map((proc) => proc.stop()));
+    await Promise.all([...all, ...evaluators].map((proc) => proc.stop()));
   };
   try {
     await waitForReady(`${apiUrl}/readyz`, 60_000);
@@ -88,7 +103,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await stop();
     throw error;
   }
-  return { apiUrl, api, planners, decoders, stop };
+  return { apiUrl, api, planners, decoders, evaluators, addEvaluator, stop };
 }
 
 async function waitForReady(url: string, timeoutMs: number): Promise<void> {
