@@ -69,7 +69,11 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
   const evaluateQueue = createQueue<EvaluateJobData>('evaluate', redis, settings);
   const objects = new ObjectStore(objectStoreConfigFromEnv(env));
   const metrics = new ApiMetrics();
-  registerQueueMetrics(metrics.registry, [metricsView(plan), metricsView(decode)]);
+  registerQueueMetrics(metrics.registry, [
+    metricsView(plan),
+    metricsView(decode),
+    metricsView(evaluateQueue),
+  ]);
   const webhooks = new WebhookNotifier(webhookQueue, {
     keyPrefix,
     retentionSeconds: env.RETENTION_SECONDS,
