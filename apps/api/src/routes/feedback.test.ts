@@ -363,3 +363,28 @@ describe('training export', () => {
     expect((await exportRows('admin', `stage=decode&tenant=globex&since=${future}`)).rows).toEqual([]);
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents feedback, the export and the scores on the generation', async () => {
+    const doc = (await stack.app.inject({ url: '/openapi.json' })).json();
+    const feedbackPost = doc.paths['/v1/generations/{id}/feedback'].post;
+    expect(Object.keys(feedbackPost.responses)).toEqual(
+      expect.arrayContaining(['200', '201', '400', '404', '409']),
+    );
+    expect(feedbackPost.requestBody.content['application/json'].schema.properties.stage.enum).toEqual([
+      'plan',
+      'decode',
+      'both',
+    ]);
+    const exportGet = doc.paths['/v1/feedback/export'].get;
+    expect(Object.keys(exportGet.responses['200'].content)).toEqual(['application/x-ndjson']);
+    expect(exportGet.parameters.map((p: { name: string }) => p.name)).toEqual(
+      expect.arrayContaining(['stage', 'since', 'cursor', 'limit', 'tenant']),
+    );
+    const generation =
+      doc.paths['/v1/generations/{id}'].get.responses['200'].content['application/json'].schema;
+    const properties =
+      generation.properties ?? doc.components.schemas[generation.$ref?.split('/').at(-1)]?.properties;
+    expect(Object.keys(properties)).toEqual(expect.arrayContaining(['quality', 'feedback']));
+  });
+});

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder, loadModelPack, Planner } from '@glm-image/inference';
 import { referencePackPath } from '@glm-image/testing/worker-fixture';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { englishLanguagePath, OcrEngine } from './ocr-engine.ts';
 import { readImage } from './text-legibility.ts';
@@ -48,9 +49,11 @@ describe('OCR engine', () => {
     expect(statSync(join(dir, 'eng.traineddata.gz')).size).toBeGreaterThan(1_000_000);
   });
 
-  it('reads a sign and leaves no cached model behind', async () => {
-    const readings = await readImage(ocr, await sign('FRESH BREAD'));
-    expect(readings).toContain('FRESH BREAD');
+  it('reads a sign, in any output format, and leaves no cached model behind', async () => {
+    const png = await sign('FRESH BREAD');
+    expect(await readImage(ocr, png)).toContain('FRESH BREAD');
+    const webp = await sharp(png).webp({ lossless: true }).toBuffer();
+    expect(await readImage(ocr, webp)).toContain('FRESH BREAD');
     expect(existsSync(join(process.cwd(), 'eng.traineddata'))).toBe(false);
   });
 });

@@ -15,34 +15,50 @@ export function englishLanguagePath(): string {
   return data.langPath;
 }
 
+async function startWorker(mode: PSM): Promise<Worker> {
+  const worker = await createWorker('eng', OEM.LSTM_ONLY, {
+    langPath: englishLanguagePath(),
+    // 'none' reads no cache and writes none: the data comes from langPath every start.
+    cacheMethod: 'none',
+    gzip: true,
+  });
+  // Page images carry no resolution metadata; lines come at print size.
+  await worker.setParameters({ user_defined_dpi: '300', tessedit_pageseg_mode: mode });
+  return worker;
+}
+
+/**
+ * One tesseract worker per page-segmentation mode, each set once: parameters are global
+ * to a worker, so switching them per call would race between jobs run side by side.
+ * Each worker runs its recognitions one at a time, in its own thread.
+ */
 export class OcrEngine {
-  private constructor(private readonly worker: Worker) {}
+  private constructor(
+    private readonly lines: Worker,
+    private readonly pages: Worker,
+  ) {}
 
   static async start(): Promise<OcrEngine> {
-    const worker = await createWorker('eng', OEM.LSTM_ONLY, {
-      langPath: englishLanguagePath(),
-      // 'none' reads no cache and writes none: the data comes from langPath every start.
-      cacheMethod: 'none',
-      gzip: true,
-    });
-    // The images come from the text-line finder: no resolution metadata, print-sized ink.
-    await worker.setParameters({ user_defined_dpi: '300' });
-    return new OcrEngine(worker);
+    const lines = await startWorker(PSM.SINGLE_LINE);
+    try {
+      return new OcrEngine(lines, await startWorker(PSM.SPARSE_TEXT));
+    } catch (error) {
+      await lines.terminate();
+      throw error;
+    }
   }
 
   /** The text of one prepared line. */
   async readLine(png: Buffer): Promise<string> {
-    await this.worker.setParameters({ tessedit_pageseg_mode: PSM.SINGLE_LINE });
-    return (await this.worker.recognize(png)).data.text.trim();
+    return (await this.lines.recognize(png)).data.text.trim();
   }
 
   /** Text found anywhere on a page, in reading order. */
   async readPage(png: Buffer): Promise<string> {
-    await this.worker.setParameters({ tessedit_pageseg_mode: PSM.SPARSE_TEXT });
-    return (await this.worker.recognize(png)).data.text.trim();
+    return (await this.pages.recognize(png)).data.text.trim();
   }
 
   async close(): Promise<void> {
-    await this.worker.terminate();
+    await Promise.allSettled([this.lines.terminate(), this.pages.terminate()]);
   }
 }

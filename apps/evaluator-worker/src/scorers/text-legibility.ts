@@ -5,6 +5,7 @@
  * one way does not count against the image; a span found nowhere scores a CER of 1.
  */
 import type { SpanReading } from '@glm-image/shared/quality';
+import sharp from 'sharp';
 import { bestMatch } from './character-errors.ts';
 import type { OcrEngine } from './ocr-engine.ts';
 import { findTextLines } from './text-lines.ts';
@@ -24,7 +25,8 @@ export async function readImage(ocr: OcrEngine, image: Buffer): Promise<string[]
     for (const line of lines) texts.push(await ocr.readLine(line.png));
     readings.push(...texts, texts.join(' '));
   }
-  readings.push(await ocr.readPage(image));
+  // As PNG: outputs may be WebP or JPEG, which the engine's image reader may not take.
+  readings.push(await ocr.readPage(await sharp(image).png().toBuffer()));
   return readings.filter((text) => text.length > 0);
 }
 
