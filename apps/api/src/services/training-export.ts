@@ -37,8 +37,9 @@ export interface ExportRequest {
   limit: number;
 }
 
-/** A row before its cursor is known. */
-type Row = TrainingRow extends infer R ? (R extends TrainingRow ? Omit<R, 'cursor'> : never) : never;
+/** A row before its cursor is known (each kind on its own, so the union stays discriminated). */
+type WithoutCursor<T> = T extends unknown ? Omit<T, 'cursor'> : never;
+type Row = WithoutCursor<TrainingRow>;
 
 export class TrainingExport {
   constructor(
