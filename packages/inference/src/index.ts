@@ -18,7 +18,15 @@ export type { ExecutionOptions } from './execution/execution-options.ts';
 export type { ModelPack } from './model-pack.ts';
 export { loadModelPack } from './model-pack.ts';
 export { ModelPackManifest, type ScorerEntry } from './model-pack-manifest.ts';
-export type { PlanOptions, PlanRequest, PlanResult, TokenGrid } from './planner/planner.ts';
+export type {
+  BatchStats,
+  PlannerSettings,
+  PlannerStats,
+  PlanOptions,
+  PlanRequest,
+  PlanResult,
+  TokenGrid,
+} from './planner/planner.ts';
 export { Planner } from './planner/planner.ts';
 export { ImageScorers } from './scoring/image-scorers.ts';
 export { mainGridSize, previewGridSize, validateImageSize } from './sizes.ts';

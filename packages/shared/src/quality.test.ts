@@ -49,7 +49,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await queue?.close();
-  store?.close();
   if (redis) await closeRedis(redis);
   await server?.stop();
 });

@@ -97,7 +97,6 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
       () => decode.close(),
       () => webhookQueue.close(),
       () => evaluateQueue.close(),
-      async () => store.close(),
       async () => objects.close(),
       () => closeRedis(redis),
     ];

@@ -1,6 +1,7 @@
 import { isTerminal } from '@glm-image/shared/generation';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
 import {
@@ -28,12 +29,16 @@ const SubmitHeaders = z.looseObject({
 
 const security = [{ bearerAuth: [] }];
 
+/** Location always; Preference-Applied when a wait was honoured; Idempotent-Replayed on a replay. */
+const SUBMIT_HEADERS = ['Location', 'Preference-Applied', 'Idempotent-Replayed'] as const;
+
 export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
       schema: {
         tags: ['generations'],
+        operationId: 'createGeneration',
         summary: 'Submit a generation',
         description:
           'Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` ' +
@@ -44,8 +49,9 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         response: {
           200: GenerationView,
           202: GenerationView,
-          ...errorResponses(400, 401, 409, 413, 415, 429, 503),
+          ...errorResponses(400, 409, 413, 415, 503),
         },
+        ...sends({ 200: SUBMIT_HEADERS, 202: SUBMIT_HEADERS }),
       },
     },
     async (request, reply) => {
@@ -77,10 +83,11 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'listGenerations',
         summary: "The caller's generations, newest first",
         security,
         querystring: ListGenerationsQuery,
-        response: { 200: GenerationList, ...errorResponses(400, 401, 429) },
+        response: { 200: GenerationList, ...errorResponses(400, 503) },
       },
     },
     async (request) => {
@@ -103,10 +110,11 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'getGeneration',
         summary: 'Read a generation',
         security,
         params: GenerationIdParams,
-        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+        response: { 200: GenerationView, ...errorResponses(400, 404, 503) },
       },
     },
     async (request) => {
@@ -120,13 +128,14 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'cancelGeneration',
         summary: 'Cancel a generation',
         description:
           'A queued generation is canceled at once; a running one stops within one model step ' +
           '(`cancel_requested` is true until it does). Canceling a finished one returns its final state.',
         security,
         params: GenerationIdParams,
-        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+        response: { 200: GenerationView, ...errorResponses(400, 404, 413, 415, 503) },
       },
     },
     async (request) => {

@@ -30,7 +30,9 @@ describe('operations', () => {
       ]),
     );
     const submit = doc.paths['/v1/generations'].post;
-    expect(submit.requestBody.content['application/json'].schema.properties.prompt.maxLength).toBe(4000);
+    const bodyRef: string = submit.requestBody.content['application/json'].schema.$ref;
+    const body = doc.components.schemas[bodyRef.split('/').pop()!];
+    expect(body.properties.prompt.maxLength).toBe(4000);
     expect(submit.description).toContain('reference_images');
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
     const docs = await stack.app.inject({ url: '/docs/' });

@@ -1,16 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError, InvalidInputError } from '../errors.ts';
-import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
 import { Planner } from './planner.ts';
-import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptText, planLayout } from './prompt-template.ts';
-import { runTokenLoop } from './token-loop.ts';
 
 let root: string;
 let pack: ModelPack;
@@ -84,15 +79,40 @@ describe('Planner (reference pack)', () => {
     expect(batch[1]!.main.tokens).toEqual(alone.main.tokens);
   });
 
-  it('refuses a batch of different sizes and invalid requests with InvalidInputError', async () => {
+  it('plans concurrent requests of mixed sizes in one batch, each as it would alone', async () => {
+    const requests = [
+      { prompt: PROMPT, width: 512, height: 512, seed: 21 },
+      { prompt: 'a green square under a "TOP" sign', width: 768, height: 512, seed: 22 },
+      { prompt: 'a blue square', width: 512, height: 1024, seed: 23 },
+    ];
+    const alone = [];
+    for (const request of requests) alone.push(await planner.plan(request));
+    const before = await planner.stats();
+    const together = await Promise.all(requests.map((request) => planner.plan(request)));
+    const mixedBatch = await planner.planBatch(requests);
+    for (const [i, result] of together.entries()) {
+      expect(result.preview).toEqual(alone[i]!.preview);
+      expect(result.main).toEqual(alone[i]!.main);
+      expect(mixedBatch[i]!.main).toEqual(alone[i]!.main);
+    }
+    expect(together[1]!.main).toMatchObject({ rows: 16, cols: 24 });
+    expect(together[2]!.main).toMatchObject({ rows: 32, cols: 16 });
+    // The concurrent plans shared model calls: more rows than steps.
+    const after = await planner.stats();
+    expect(after.cached.rowSteps - before.cached.rowSteps).toBeGreaterThan(
+      after.cached.steps - before.cached.steps,
+    );
+  });
+
+  it('refuses invalid requests with InvalidInputError', async () => {
     const error = await planner
       .planBatch([
         { prompt: PROMPT, width: 512, height: 512, seed: 1 },
-        { prompt: PROMPT, width: 768, height: 512, seed: 1 },
+        { prompt: PROMPT, width: 512, height: 512, seed: 1, useKvCache: false },
       ])
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect((error as InvalidInputError).field).toBe('width');
+    expect((error as InvalidInputError).field).toBe('useKvCache');
     await expect(planner.plan({ prompt: PROMPT, width: 500, height: 512, seed: 1 })).rejects.toMatchObject({
       code: 'invalid_input',
       field: 'width',
@@ -122,42 +142,5 @@ describe('Planner (reference pack)', () => {
     // the planner is still usable after a cancellation
     const after = await planner.plan({ prompt: PROMPT, width: 512, height: 512, seed: 3 });
     expect(after.main.tokens).toHaveLength(256);
-  });
-});
-
-describe('token loop', () => {
-  let session: InferenceSession;
-  let tokenizer: PlannerTokenizer;
-  beforeAll(async () => {
-    session = await openSession(pack.files.planner, { executionProvider: 'cpu', intraOpThreads: 1 });
-    tokenizer = await PlannerTokenizer.load(pack);
-  });
-  afterAll(async () => {
-    await session?.release();
-  });
-
-  // The no-cache loop re-feeds the whole sequence each step, which is slow by nature;
-  // the first tokens (preview region included) are enough to show both paths agree.
-  it('gives the same tokens with and without the KV cache, padded batch included', async () => {
-    const layout = planLayout(pack.manifest, 512, 512);
-    const rows = [PROMPT, 'a white "sale" sign on a dark red wall, simple flat illustration'].map(
-      (prompt, i) => ({
-        promptIds: tokenizer.encode(buildPromptText(pack.manifest, prompt, layout)),
-        seed: 100 + i,
-        sampling: pack.manifest.planner.sampling,
-      }),
-    );
-    const run = (useKvCache: boolean) =>
-      runTokenLoop(session, pack.manifest, rows, {
-        count: 40,
-        padId: tokenizer.padId,
-        useKvCache,
-        beforeStep: () => {},
-        onToken: () => {},
-      });
-    const cached = await run(true);
-    const uncached = await run(false);
-    expect(cached.map((r) => r.length)).toEqual([40, 40]);
-    expect(uncached).toEqual(cached);
   });
 });
