@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { generationPath } from '../presenters/generation-presenter.ts';
 import { CreateFeedbackBody, FeedbackSchema } from '../schemas/feedback.ts';
@@ -16,12 +17,16 @@ const FeedbackHeaders = z.looseObject({
     ),
 });
 
+/** Location (the generation) always; Idempotent-Replayed on a replay. */
+const FEEDBACK_HEADERS = ['Location', 'Idempotent-Replayed'] as const;
+
 export const feedbackRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations/:id/feedback',
     {
       schema: {
         tags: ['feedback'],
+        operationId: 'createFeedback',
         summary: 'Give feedback on a generation',
         description:
           'Rates a succeeded generation (1 to 5), labels what is wrong with it (`text_wrong`, `layout_wrong`, ' +
@@ -36,8 +41,9 @@ export const feedbackRoutes: FastifyPluginAsyncZod = async (app) => {
         response: {
           200: FeedbackSchema,
           201: FeedbackSchema,
-          ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503),
+          ...errorResponses(400, 404, 409, 413, 415, 503),
         },
+        ...sends({ 200: FEEDBACK_HEADERS, 201: FEEDBACK_HEADERS }),
       },
     },
     async (request, reply) => {

@@ -3,6 +3,7 @@ import { decodeExportCursor, TRAINING_EXPORT_CONTENT_TYPE } from '@glm-image/sha
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { ForbiddenError, principalOf } from '../plugins/auth.ts';
 import { ExportQuery } from '../schemas/feedback.ts';
 import { errorResponses } from '../schemas/generation.ts';
@@ -19,6 +20,7 @@ export const trainingExportRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['feedback'],
+        operationId: 'exportTrainingRows',
         summary: 'Export per-stage training rows (admin keys)',
         description:
           'One JSON object per line (`application/x-ndjson`): for `stage=plan` planner rows, for ' +
@@ -37,8 +39,9 @@ export const trainingExportRoutes: FastifyPluginAsyncZod = async (app) => {
               },
             },
           },
-          ...errorResponses(400, 401, 403, 429, 503),
+          ...errorResponses(400, 403, 503),
         },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {
