@@ -74,7 +74,7 @@ let s3: S3Process | undefined;
 async function fillBacklog(prefix: string, count: number): Promise<void> {
   const settings: QueueSettings = {
     prefix,
-    names: { plan: 'plan', decode: 'decode', webhook: 'webhook' },
+    names: { plan: 'plan', decode: 'decode', webhook: 'webhook', evaluate: 'evaluate' },
     attempts: 1,
     backoffMs: 1000,
   };
@@ -112,7 +112,7 @@ async function run(config: RunConfig, index: number): Promise<RunResult> {
   await fillBacklog(prefix, total);
   const queue = createQueue('decode', redis, {
     prefix,
-    names: { plan: 'plan', decode: 'decode', webhook: 'webhook' },
+    names: { plan: 'plan', decode: 'decode', webhook: 'webhook', evaluate: 'evaluate' },
     attempts: 1,
     backoffMs: 1000,
   });

@@ -32,6 +32,7 @@ const BENCHMARKS: Array<[script: string, args: string[]]> = [
   ['planner-kv-cache.ts', []],
   ['planner-batching.ts', []],
   ['sse-watchers.ts', []],
+  ['evaluator-scoring.ts', []],
 ];
 
 const { values } = parseArgs({ options: { only: { type: 'string' }, json: { type: 'string' } } });

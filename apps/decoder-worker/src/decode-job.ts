@@ -11,7 +11,7 @@
  * On shutdown a job whose renders have not begun is handed back at once.
  */
 import type { Decoder, RenderRequest, RenderResult } from '@glm-image/inference';
-import type { GenerationOutput, GenerationRecord } from '@glm-image/shared/generation';
+import { type GenerationOutput, type GenerationRecord, outputSeed } from '@glm-image/shared/generation';
 import type { ServiceMetrics } from '@glm-image/shared/metrics';
 import { type DecodeJobData, decodeJobDataSchema } from '@glm-image/shared/queues';
 import { type ObjectStore, outputKey } from '@glm-image/shared/storage';
@@ -110,7 +110,7 @@ function renderRequest(record: GenerationRecord, data: DecodeJobData, index: num
     width: input.width,
     height: input.height,
     // Each image of a generation gets its own noise; image 0 matches a single-image request.
-    seed: (input.seed + index) % 4_294_967_296,
+    seed: outputSeed(input.seed, index),
     steps: input.steps,
     guidanceScale: input.guidance_scale,
     format: input.output_format,

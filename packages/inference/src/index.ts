@@ -17,7 +17,7 @@ export {
 export type { ExecutionOptions } from './execution/execution-options.ts';
 export type { ModelPack } from './model-pack.ts';
 export { loadModelPack } from './model-pack.ts';
-export { ModelPackManifest } from './model-pack-manifest.ts';
+export { ModelPackManifest, type ScorerEntry } from './model-pack-manifest.ts';
 export type {
   BatchStats,
   PlannerSettings,
@@ -28,4 +28,5 @@ export type {
   TokenGrid,
 } from './planner/planner.ts';
 export { Planner } from './planner/planner.ts';
+export { ImageScorers } from './scoring/image-scorers.ts';
 export { mainGridSize, previewGridSize, validateImageSize } from './sizes.ts';

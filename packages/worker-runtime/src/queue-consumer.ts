@@ -23,10 +23,20 @@ export interface StageWorker {
   stop(): Promise<void>;
 }
 
+export interface ConsumeOptions {
+  /**
+   * Whether a job that fails for good fails its generation (default true: the stages'
+   * jobs). False for work that comes after the generation ended (scoring), whose failure
+   * is logged and leaves the generation as it is.
+   */
+  failsGeneration?: boolean;
+}
+
 export async function consumeQueue<Data>(
   runtime: WorkerRuntime,
   kind: QueueKind,
   processor: (job: Job<Data>, token?: string) => Promise<void>,
+  options: ConsumeOptions = {},
 ): Promise<StageWorker> {
   const { env, log } = runtime;
   const connection = createRedis(env.REDIS_URL, { forWorker: true, connectionName: `${kind}-worker` });
@@ -36,7 +46,12 @@ export async function consumeQueue<Data>(
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
-    if (job) recordFailedAttempt(runtime, job, error);
+    if (!job) return;
+    if (options.failsGeneration === false) {
+      log.warn({ job_id: job.id, attempts: job.attemptsMade, err: error.message }, 'job attempt failed');
+    } else {
+      recordFailedAttempt(runtime, job, error);
+    }
   });
 
   registerQueueMetrics(runtime.metrics.registry, [runtime.openQueue(kind)]);

@@ -1,18 +1,22 @@
 /**
  * The API's services, as decorators built on the infrastructure's: admission, reads,
- * the event hub, cancellation, re-renders, and the one presenter of the generation object.
+ * the event hub, cancellation, re-renders, feedback and the training export, and the one
+ * presenter of the generation object.
  */
 import { createRedis } from '@glm-image/shared/redis';
+import { TrainingIndex } from '@glm-image/shared/training-index';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GenerationPresenter } from '../presenters/generation-presenter.ts';
 import { Admission } from '../services/admission.ts';
 import { Cancellation } from '../services/cancellation.ts';
 import { EventHub } from '../services/event-hub.ts';
+import { FeedbackService } from '../services/feedback.ts';
 import { GenerationReads } from '../services/generation-reads.ts';
 import { IdempotencyKeys } from '../services/idempotency.ts';
 import { JobEnqueuer } from '../services/job-enqueuer.ts';
 import { Renders } from '../services/renders.ts';
+import { TrainingExport } from '../services/training-export.ts';
 import { WebhookTargetCheck } from '../services/webhook-targets.ts';
 import { parseWebhookAllowList, SsrfGuard, type WebhookResolver } from '../webhooks/ssrf-guard.ts';
 
@@ -26,6 +30,8 @@ declare module 'fastify' {
     cancellation: Cancellation;
     renders: Renders;
     presenter: GenerationPresenter;
+    feedback: FeedbackService;
+    trainingExport: TrainingExport;
   }
 }
 
@@ -72,6 +78,16 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     }),
   );
   app.decorate('renders', new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits }));
+  app.decorate(
+    'feedback',
+    new FeedbackService({
+      lifecycle: app.lifecycle,
+      reads,
+      idempotency: new IdempotencyKeys(app.redis, app.keys),
+      metrics: app.metrics,
+    }),
+  );
+  app.decorate('trainingExport', new TrainingExport(new TrainingIndex(app.redis, app.keys), app.objects));
   app.decorate(
     'presenter',
     new GenerationPresenter({

@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
+import { buildColourfulnessModel } from './colourfulness-model.ts';
 import { buildDenoiserModel } from './denoiser-model.ts';
 import { buildPlannerModel } from './planner-model.ts';
 import { buildPreviewModel } from './preview-model.ts';
@@ -21,6 +22,8 @@ export interface PackSpec {
   vaeDecoder(): Uint8Array;
   /** Required when the manifest names a preview model. */
   preview?(): Uint8Array;
+  /** A builder per ONNX scorer model the manifest names, by file name. */
+  scorers?: Record<string, () => Uint8Array>;
 }
 
 export const REFERENCE_PACK: PackSpec = {
@@ -30,6 +33,7 @@ export const REFERENCE_PACK: PackSpec = {
   denoiser: buildDenoiserModel,
   vaeDecoder: buildVaeDecoderModel,
   preview: buildPreviewModel,
+  scorers: { 'colourfulness.onnx': buildColourfulnessModel },
 };
 
 /**
@@ -49,6 +53,12 @@ export async function buildPack(outDir: string, spec: PackSpec): Promise<{ dir: 
   if (manifest.preview) {
     if (!spec.preview) throw new Error(`pack ${manifest.name} names a preview model but builds none`);
     files.push([manifest.preview.model, spec.preview()]);
+  }
+  for (const scorer of manifest.scorers ?? []) {
+    if (scorer.type !== 'onnx') continue;
+    const build = spec.scorers?.[scorer.model];
+    if (!build) throw new Error(`pack ${manifest.name} names scorer model ${scorer.model} but builds none`);
+    files.push([scorer.model, build()]);
   }
 
   let bytes = 0;

@@ -1,4 +1,5 @@
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
+import { COLOURFULNESS_IMAGE_SIZE } from './colourfulness-model.ts';
 import { CODEBOOK_SIZE } from './semantic-codebook.ts';
 
 /** First token id of the image vocabulary; text and special tokens live below it. */
@@ -58,4 +59,15 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     defaultGuidanceScale: 1.5,
   },
   preview: { model: 'preview.onnx', cellPixels: 8 },
+  scorers: [
+    { type: 'builtin', name: 'prompt_alignment', stage: 'plan', builtin: 'reference-layout' },
+    {
+      type: 'onnx',
+      name: 'colourfulness',
+      stage: 'decode',
+      model: 'colourfulness.onnx',
+      imageSize: COLOURFULNESS_IMAGE_SIZE,
+      range: [0, 0.45],
+    },
+  ],
 };
