@@ -379,6 +379,7 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
 
     // A re-render's plan is its source's: its feedback is about its images only.
     const feedback = page.locator('[data-panel="feedback"]');
+    await feedback.getByRole('button', { name: 'Artifacts' }).waitFor({ state: 'visible' });
     await feedback.getByRole('button', { name: 'Layout wrong' }).waitFor({ state: 'hidden' });
     const bad = feedback.getByRole('button', { name: 'Bad', exact: true });
     expect(await bad.getAttribute('aria-pressed')).toBe('false');
@@ -439,8 +440,9 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
       await expect(statusBadge().textContent()).resolves.toBe('Canceled');
       await page.getByRole('button', { name: 'Cancel', exact: true }).waitFor({ state: 'hidden' });
       expect((await system.client.get(id)).status).toBe('canceled');
-      // Nothing to render again from a canceled generation.
+      // Nothing to render again from a canceled generation, nor to judge.
       await page.getByRole('button', { name: 'Render again' }).waitFor({ state: 'hidden' });
+      await page.locator('[data-panel="feedback"]').waitFor({ state: 'hidden' });
     } finally {
       stack.decoders[0]!.kill('SIGCONT');
     }

@@ -23,6 +23,11 @@ const SCORE_POLL_DELAYS_MS = [1000, 2000, 4000, 8000, 15_000, 15_000, 15_000];
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Live regions announce every change: text that stays the same is not written again. */
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 /** @param {HTMLElement} root @param {import('../main.js').Context} ctx */
 export function mount(root, ctx) {
   const part = (role) => root.querySelector(`[data-role="${role}"]`);
@@ -56,6 +61,11 @@ export function mount(root, ctx) {
     else button.removeAttribute('aria-disabled');
   }
 
+  /** An empty comment is not sent. */
+  function updateCommentButton() {
+    commentButton.disabled = sending || commentBox.value.trim() === '';
+  }
+
   function renderScores(state) {
     const { quality } = state.generation;
     const { stages } = judgeable(state.generation);
@@ -86,9 +96,9 @@ export function mount(root, ctx) {
     const status = part('scores-status');
     status.hidden = !missing;
     if (state.scoring === 'waiting')
-      status.textContent = 'Scoring… the evaluator scores each stage after success.';
-    else if (groups.length === 0) status.textContent = 'Not scored yet. Open it again later to look again.';
-    else status.textContent = 'Not every stage is scored yet.';
+      setText(status, 'Scoring… the evaluator scores each stage after success.');
+    else if (groups.length === 0) setText(status, 'Not scored yet: open it again later to look again.');
+    else setText(status, 'Not every stage is scored yet.');
   }
 
   function render() {
@@ -126,13 +136,14 @@ export function mount(root, ctx) {
     }
 
     for (const button of root.querySelectorAll('button')) button.disabled = sending;
-    commentButton.disabled = sending || commentBox.value.trim() === '';
+    updateCommentButton();
     root.setAttribute('aria-busy', String(sending));
-    part('stage-note').textContent = rerender
+    const note = rerender
       ? `A re-render: feedback is about its images; the plan is ${generation.input.source_generation_id}'s.`
       : planOnly
         ? 'Plan only: feedback is about the plan.'
         : '';
+    setText(part('stage-note'), note);
     part('stage-note').hidden = whole === 'both';
 
     part('given').replaceChildren(
@@ -193,8 +204,9 @@ export function mount(root, ctx) {
       feedback: generation.feedback ?? feedback,
       quality: generation.quality ?? quality,
     };
-    render();
+    // Started before the first render, so that it already says the scores are on their way.
     if (generation.status === 'succeeded' && shown.scoring === 'idle') watchScores(shown);
+    render();
   }
 
   async function send(body) {
@@ -243,7 +255,7 @@ export function mount(root, ctx) {
     const button = event.target.closest('[data-prefer]');
     if (button && !chosen(button)) send({ stage: 'decode', preferred_output: Number(button.dataset.prefer) });
   });
-  commentBox.addEventListener('input', render);
+  commentBox.addEventListener('input', updateCommentButton);
   comment.addEventListener('submit', async (event) => {
     event.preventDefault();
     const text = commentBox.value.trim();
