@@ -1,6 +1,7 @@
 /**
  * The `glm-image` command as a user runs it: a real process against the whole system,
- * checked by its exit code, its output files (image and preview) and its stdout.
+ * checked by its exit code, its output files (image and preview, exported rows) and its
+ * stdout.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,16 +13,26 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GlmImageClient } from '../../packages/client/src/index.ts';
+import { TrainingRowSchema } from '../../packages/shared/src/training-export.ts';
 import { freePort } from '../../packages/testing/src/free-port.ts';
 import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
 
 const BIN = fileURLToPath(new URL('../../packages/client/src/cli/bin.mjs', import.meta.url));
+const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
 
 let system: E2eSystem;
 let dir: string;
 
 beforeAll(async () => {
-  system = await startSystem();
+  const hash = (key: string) => createHash('sha256').update(key).digest('hex');
+  system = await startSystem({
+    env: {
+      API_KEYS: JSON.stringify([
+        { sha256: hash(API_KEY), tenant: 'e2e', rate_per_minute: 100_000 },
+        { sha256: hash(ADMIN_KEY), tenant: 'e2e', admin: true, rate_per_minute: 100_000 },
+      ]),
+    },
+  });
   dir = await mkdtemp(join(tmpdir(), 'glm-cli-'));
 }, 120_000);
 afterAll(async () => {
@@ -36,13 +47,16 @@ interface Run {
 }
 
 /** Runs the command; `onStderr` sees its progress lines as they come. */
-function glmImage(args: string[], options: { apiUrl?: string; onStderr?: (text: string) => void } = {}) {
+function glmImage(
+  args: string[],
+  options: { apiUrl?: string; apiKey?: string; onStderr?: (text: string) => void } = {},
+) {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: dir,
     env: {
       ...process.env,
       GLM_IMAGE_API_URL: options.apiUrl ?? system.stack.apiUrl,
-      GLM_IMAGE_API_KEY: API_KEY,
+      GLM_IMAGE_API_KEY: options.apiKey ?? API_KEY,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -189,10 +203,102 @@ describe('glm-image', () => {
     expect(JSON.parse(run.stdout).error.code).toBe('connection_failed');
   });
 
-  it('documents its exit codes in --help', async () => {
+  it('gives feedback on a generation, and exits 2 when the API refuses it', async () => {
+    const client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
+    const done = await client.wait(
+      (await client.submit({ prompt: 'a blue square with "GO"', width: 512, height: 512, steps: 3 })).id,
+    );
+    expect(done.status).toBe('succeeded');
+    const rated = await glmImage([
+      'feedback',
+      done.id,
+      '--rating',
+      '2',
+      '--stage',
+      'decode',
+      '--label',
+      'text_wrong',
+      '--label',
+      'artifacts',
+      '--comment',
+      'the O is open',
+      '--json',
+    ]);
+    expect(rated.code, rated.stderr).toBe(0);
+    const given = JSON.parse(rated.stdout);
+    expect(given).toMatchObject({
+      stage: 'decode',
+      rating: 2,
+      labels: ['text_wrong', 'artifacts'],
+      comment: 'the O is open',
+    });
+    const plain = await glmImage(['feedback', done.id, '--rating', '5']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toMatch(/^fb_\S+ {2}stage both {2}rating 5\n$/);
+    expect((await client.get(done.id)).feedback?.map((entry) => [entry.stage, entry.rating])).toEqual([
+      ['decode', 2],
+      ['both', 5],
+    ]);
+
+    const refused = await glmImage(['feedback', done.id, '--rating', '9', '--json']);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout).error).toMatchObject({ code: 'invalid_input' });
+    const empty = await glmImage(['feedback', done.id]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('--rating');
+    expect((await glmImage(['feedback', 'no-such-generation', '--rating', '3'])).code).toBe(2);
+  });
+
+  it('exports training rows as JSON Lines to stdout or a file (admin keys), and exits 2 for other keys', async () => {
+    const exported = await glmImage(['export', '--stage', 'decode'], { apiKey: ADMIN_KEY });
+    expect(exported.code, exported.stderr).toBe(0);
+    const rows = exported.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => TrainingRowSchema.parse(JSON.parse(line)));
+    expect(rows.map((row) => row.kind)).toEqual(['decode']);
+    const [row] = rows;
+    if (row?.kind !== 'decode') throw new Error('not a decode row');
+    expect(row.glyph_text).toEqual(['GO']);
+    expect(row.feedback.map((entry) => entry.rating)).toEqual([2, 5]);
+    expect(exported.stderr).toContain(`1 row(s); continue with --cursor ${row.cursor}`);
+
+    // Nothing after the last row's cursor yet.
+    const caughtUp = await glmImage(['export', '--stage', 'decode', '--cursor', row.cursor], {
+      apiKey: ADMIN_KEY,
+    });
+    expect(caughtUp.code, caughtUp.stderr).toBe(0);
+    expect(caughtUp.stdout).toBe('');
+
+    const out = join(dir, 'export', 'plan.jsonl');
+    const toFile = await glmImage(
+      ['export', '--stage', 'plan', '--since', '2000-01-01', '--out', out, '--json'],
+      {
+        apiKey: ADMIN_KEY,
+      },
+    );
+    expect(toFile.code, toFile.stderr).toBe(0);
+    const planRows = (await readFile(out, 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => TrainingRowSchema.parse(JSON.parse(line)));
+    expect(planRows.map((plan) => [plan.kind, plan.kind === 'plan' && plan.generation_id])).toEqual([
+      ['plan', row.generation_id],
+    ]);
+    expect(JSON.parse(toFile.stdout)).toEqual({ rows: 1, out, cursor: planRows[0]!.cursor });
+
+    const forbidden = await glmImage(['export', '--stage', 'plan', '--json']);
+    expect(forbidden.code).toBe(2);
+    expect(JSON.parse(forbidden.stdout).error.code).toBe('forbidden');
+    expect((await glmImage(['export', '--stage', 'both'], { apiKey: ADMIN_KEY })).code).toBe(2);
+  });
+
+  it('documents its exit codes and every command in --help', async () => {
     const help = await glmImage(['--help']);
     expect(help.code).toBe(0);
     for (const code of ['0', '1', '2', '3', '4'])
       expect(help.stdout).toMatch(new RegExp(`^ {2}${code} `, 'm'));
+    for (const command of ['generate', 'render', 'status', 'cancel', 'list', 'feedback', 'export'])
+      expect(help.stdout).toMatch(new RegExp(`^ {2}glm-image ${command} `, 'm'));
   });
 });

@@ -2,7 +2,8 @@
  * The client SDK against the whole system (API, planner and decoder processes on a real
  * Redis and S3 server): a generation followed over Server-Sent Events to its images,
  * the same by polling, a stream cut mid-way and resumed, pagination, re-renders, cancels,
- * typed errors, and webhook deliveries verified with the SDK's helper.
+ * typed errors, webhook deliveries verified with the SDK's helper, feedback (replayed under
+ * its Idempotency-Key) and the training export read across pages and across a cut.
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -13,24 +14,40 @@ import {
   AuthenticationError,
   BadRequestError,
   ConflictError,
+  type CreateFeedbackRequest,
   type GenerationUpdate,
   GlmImageClient,
   NotFoundError,
+  PermissionDeniedError,
+  type RetryEvent,
+  type TrainingRow,
   verifyWebhook,
   WebhookVerificationError,
 } from '../../packages/client/src/index.ts';
+import { TrainingRowSchema } from '../../packages/shared/src/training-export.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
 
 const SECRET = generateWebhookSecret();
+const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
 let system: E2eSystem;
 let client: GlmImageClient;
+let admin: GlmImageClient;
 
 beforeAll(async () => {
+  const hash = (key: string) => createHash('sha256').update(key).digest('hex');
   system = await startSystem({
-    env: { WEBHOOK_ALLOWLIST: '127.0.0.1', WEBHOOK_SECRETS: JSON.stringify({ e2e: SECRET }) },
+    env: {
+      WEBHOOK_ALLOWLIST: '127.0.0.1',
+      WEBHOOK_SECRETS: JSON.stringify({ e2e: SECRET }),
+      API_KEYS: JSON.stringify([
+        { sha256: hash(API_KEY), tenant: 'e2e', rate_per_minute: 100_000 },
+        { sha256: hash(ADMIN_KEY), tenant: 'e2e', admin: true, rate_per_minute: 100_000 },
+      ]),
+    },
   });
   client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
+  admin = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: ADMIN_KEY });
 }, 120_000);
 afterAll(async () => {
   await system?.stop();
@@ -38,6 +55,16 @@ afterAll(async () => {
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const small = { width: 512, height: 512, steps: 4 } as const;
+
+/** Every row an export gives, each checked against the row schema the API builds them with. */
+async function collect(rows: AsyncIterable<TrainingRow>): Promise<TrainingRow[]> {
+  const seen: TrainingRow[] = [];
+  for await (const row of rows) {
+    TrainingRowSchema.parse(row);
+    seen.push(row);
+  }
+  return seen;
+}
 
 describe('the client SDK', () => {
   it('follows a generation over Server-Sent Events and downloads its preview and image', async () => {
@@ -200,5 +227,109 @@ describe('the client SDK', () => {
     } finally {
       await receiver.close();
     }
+  });
+
+  describe('feedback and the training export', () => {
+    let rated = '';
+
+    it('gives feedback, replays it under the same Idempotency-Key, refuses another body under it', async () => {
+      const done = await client.wait(
+        (await client.submit({ prompt: 'a white card with "OK"', ...small, n: 2, seed: 31 })).id,
+      );
+      expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+      rated = done.id;
+      const body: CreateFeedbackRequest = {
+        stage: 'decode',
+        rating: 4,
+        labels: ['artifacts'],
+        comment: 'a smudge',
+      };
+      const first = await client.feedback(rated, body, { idempotencyKey: 'sdk-feedback-1' });
+      expect(first).toMatchObject({ id: expect.stringMatching(/^fb_/), ...body });
+      expect(await client.feedback(rated, body, { idempotencyKey: 'sdk-feedback-1' })).toEqual(first);
+      await expect(
+        client.feedback(rated, { stage: 'decode', rating: 1 }, { idempotencyKey: 'sdk-feedback-1' }),
+      ).rejects.toMatchObject({ constructor: ConflictError, code: 'idempotency_conflict' });
+
+      // Without a key of its own, each call gets a fresh one: two calls, two pieces of feedback.
+      const preferred = await client.feedback(rated, { stage: 'decode', preferred_output: 1 });
+      const layout = await client.feedback(rated, { stage: 'plan', labels: ['layout_wrong'] });
+      const generation = await client.get(rated);
+      expect(generation.feedback?.map((entry) => entry.id)).toEqual([first.id, preferred.id, layout.id]);
+
+      await expect(client.feedback(rated, { rating: 9 })).rejects.toMatchObject({
+        constructor: BadRequestError,
+        code: 'invalid_input',
+        message: expect.stringContaining('rating'),
+      });
+      await expect(client.feedback('no-such-generation', { rating: 3 })).rejects.toBeInstanceOf(
+        NotFoundError,
+      );
+    });
+
+    it('exports the rows of each stage across pages, from a cursor, up to a limit (admin keys)', async () => {
+      const decode = await collect(admin.exportTraining({ stage: 'decode', pageSize: 1 }));
+      expect(decode.map((row) => row.id)).toEqual([
+        `decode:${rated}`,
+        `decode_preference:choice:${rated}:0:1`,
+      ]);
+      const [row, pair] = decode;
+      if (row?.kind !== 'decode' || pair?.kind !== 'decode_preference') throw new Error('unexpected rows');
+      expect(row.feedback.map((entry) => entry.rating ?? entry.preferred_output)).toEqual([4, 1]);
+      expect(row.glyph_text).toEqual(['OK']);
+      expect(row.images.map((image) => image.seed)).toEqual([31, 32]);
+      expect([pair.chosen.index, pair.rejected.index]).toEqual([1, 0]);
+
+      const plan = await collect(admin.exportTraining({ stage: 'plan' }));
+      expect(plan.map((entry) => entry.id)).toEqual([`plan:${rated}`]);
+      if (plan[0]?.kind !== 'plan') throw new Error('not a plan row');
+      expect(plan[0].feedback.map((entry) => entry.labels)).toEqual([['layout_wrong']]);
+
+      const first = await collect(admin.exportTraining({ stage: 'decode', limit: 1 }));
+      expect(first).toEqual(decode.slice(0, 1));
+      expect(await collect(admin.exportTraining({ stage: 'decode', cursor: first[0]!.cursor }))).toEqual(
+        decode.slice(1),
+      );
+      const later = new Date(Date.now() + 3_600_000);
+      expect(await collect(admin.exportTraining({ stage: 'decode', since: later }))).toEqual([]);
+
+      await expect(collect(client.exportTraining({ stage: 'plan' }))).rejects.toMatchObject({
+        constructor: PermissionDeniedError,
+        code: 'forbidden',
+      });
+      await expect(collect(admin.exportTraining({ stage: 'decode', cursor: 'bogus' }))).rejects.toMatchObject(
+        {
+          constructor: BadRequestError,
+          message: expect.stringContaining('cursor'),
+        },
+      );
+    });
+
+    it('resumes an export cut in the middle of a row after the last whole row, losing and repeating none', async () => {
+      const whole = await collect(admin.exportTraining({ stage: 'decode' }));
+      let exports = 0;
+      const proxy = await startFaultProxy(system.stack.apiUrl, (request) =>
+        request.url?.startsWith('/v1/feedback/export') && exports++ === 0 ? 'cut-mid-line' : null,
+      );
+      try {
+        const retries: RetryEvent[] = [];
+        const flaky = new GlmImageClient({
+          baseUrl: proxy.url,
+          apiKey: ADMIN_KEY,
+          retry: {
+            sleep: () => new Promise((resolve) => setImmediate(resolve)),
+            onRetry: (retry) => retries.push(retry),
+          },
+        });
+        expect(await collect(flaky.exportTraining({ stage: 'decode' }))).toEqual(whole);
+        expect(retries).toHaveLength(1);
+        const requests = proxy.requests.filter((request) => request.includes('/v1/feedback/export'));
+        expect(requests).toHaveLength(2);
+        // The second request starts after the one row the cut stream delivered whole.
+        expect(requests[1]).toContain(`cursor=${encodeURIComponent(whole[0]!.cursor)}`);
+      } finally {
+        await proxy.close();
+      }
+    });
   });
 });

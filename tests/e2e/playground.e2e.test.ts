@@ -2,7 +2,8 @@
  * The playground page in a real browser: Debian's Chromium, driven by playwright-core,
  * against the real system (API, planner and decoder processes, Redis, S3, the reference
  * pack). A person's path through it: enter the key and a prompt, watch the layout
- * preview and then the image appear, render it again with another seed, cancel a
+ * preview and then the image appear, rate it and say what is wrong with it, see the
+ * evaluator's scores once one runs, render it again with another seed, cancel a
  * generation (while the page rides out an API restart), read the API's errors, and
  * come back to the history. The screenshot is checked against the downloaded image.
  */
@@ -15,7 +16,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dominantChannel, meanColour } from '../../packages/inference/src/testing/image-checks.ts';
 import { REPO_ROOT } from '../../scripts/stack/start-stack.ts';
-import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
+import { API_KEY, type E2eSystem, type GenerationView, startSystem } from './harness.ts';
 
 /** A key with one write per minute: its second request is refused with 429. */
 const TIGHT_KEY = 'e2e-tight-key-0123456789abcdef';
@@ -33,6 +34,22 @@ let page: Page;
 const pageProblems: string[] = [];
 /** Requests the page made for event streams, with their Last-Event-ID. */
 const eventRequests: Array<{ url: string; lastEventId: string | undefined }> = [];
+/** Feedback the page sent: its headers and body. */
+const feedbackRequests: Array<{ url: string; headers: Record<string, string>; body: unknown }> = [];
+/** Paths of the generations the page read with GET. */
+const generationReads: string[] = [];
+
+interface Judged extends GenerationView {
+  quality?: Partial<Record<'plan' | 'decode', { scores: Record<string, number> }>>;
+  feedback?: Array<{
+    id: string;
+    stage: string;
+    rating?: number;
+    labels: string[];
+    comment?: string;
+    preferred_output?: number;
+  }>;
+}
 
 /**
  * Runs in the page before its own scripts: records the order in which images load and
@@ -89,6 +106,11 @@ beforeAll(async () => {
     if (request.url().endsWith('/events')) {
       eventRequests.push({ url: request.url(), lastEventId: request.headers()['last-event-id'] });
     }
+    const path = new URL(request.url()).pathname;
+    if (request.method() === 'POST' && path.endsWith('/feedback')) {
+      feedbackRequests.push({ url: path, headers: request.headers(), body: request.postDataJSON() });
+    }
+    if (request.method() === 'GET' && /^\/v1\/generations\/[^/]+$/.test(path)) generationReads.push(path);
   });
   await page.addInitScript({ content: PAGE_RECORDER });
 }, 180_000);
@@ -254,6 +276,93 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
     expect(dominantChannel(await meanColour(shown.png, { x: 0, y: 0, w: 0.08, h: 0.08 }))).toBe('blue');
   });
 
+  it('takes feedback from its buttons, shows what was given, and the scores once an evaluator has scored it', async () => {
+    const panel = page.locator('[data-panel="feedback"]');
+    await panel.waitFor({ state: 'visible' });
+    // Scores are not on the event stream: the page reads the generation again after it
+    // succeeded. No evaluator runs yet, so none come.
+    await expect
+      .poll(() => generationReads.filter((path) => path.endsWith(firstId)).length, { timeout: WAIT_MS })
+      .toBeGreaterThanOrEqual(2);
+    expect(await panel.locator('[data-role="scores"] dt').count()).toBe(0);
+    await expect(panel.locator('[data-role="scores-status"]').textContent()).resolves.toMatch(
+      /Scoring|Not scored/,
+    );
+    // One image, planned and decoded here: every label, no choice of image.
+    for (const name of ['Good', 'Bad', 'Text wrong', 'Layout wrong', 'Bad hands', 'Artifacts']) {
+      await expect(panel.getByRole('button', { name, exact: true }).isVisible(), name).resolves.toBe(true);
+    }
+    expect(await panel.locator('[data-role="prefer"]').isHidden()).toBe(true);
+
+    const good = panel.getByRole('button', { name: 'Good', exact: true });
+    await good.click();
+    await expect.poll(() => good.getAttribute('aria-pressed'), { timeout: WAIT_MS }).toBe('true');
+    expect(await panel.getByRole('button', { name: 'Bad', exact: true }).getAttribute('aria-pressed')).toBe(
+      'false',
+    );
+    const textWrong = panel.getByRole('button', { name: 'Text wrong' });
+    await textWrong.click();
+    await expect.poll(() => textWrong.getAttribute('aria-pressed'), { timeout: WAIT_MS }).toBe('true');
+
+    // Sent as the API asks: the key in the header, JSON, a fresh Idempotency-Key per click.
+    expect(feedbackRequests.map((request) => [request.url, request.body])).toEqual([
+      [`/v1/generations/${firstId}/feedback`, { stage: 'both', rating: 5 }],
+      [`/v1/generations/${firstId}/feedback`, { stage: 'decode', labels: ['text_wrong'] }],
+    ]);
+    const keys = feedbackRequests.map((request) => request.headers['idempotency-key']);
+    for (const request of feedbackRequests) {
+      expect(request.headers['authorization']).toBe(`Bearer ${API_KEY}`);
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(new Set(keys).size).toBe(2);
+
+    // The generation holds both, and the page lists them.
+    const stored = (await system.client.get(firstId)) as Judged;
+    expect(stored.feedback?.map(({ stage, rating, labels }) => ({ stage, rating, labels }))).toEqual([
+      { stage: 'both', rating: 5, labels: [] },
+      { stage: 'decode', labels: ['text_wrong'] },
+    ]);
+    const given = panel.locator('[data-role="given"] li');
+    await expect
+      .poll(() => given.evaluateAll((items) => items.map((item) => item.getAttribute('data-feedback-id'))), {
+        timeout: WAIT_MS,
+      })
+      .toEqual(stored.feedback?.map((entry) => entry.id));
+    expect(await given.nth(0).textContent()).toContain('Rated 5 of 5');
+    expect(await given.nth(1).textContent()).toContain('Text wrong');
+
+    // An evaluator scores both stages; the next read of the generation (here the one a
+    // comment makes) shows the scores of each stage, as the API has them.
+    await system.stack.addEvaluator();
+    const scored = (await system.client.waitFor(
+      firstId,
+      (latest) => Boolean((latest as Judged).quality?.plan && (latest as Judged).quality?.decode),
+      WAIT_MS,
+    )) as Judged;
+    await panel.getByLabel('Comment').fill('the sign could be larger');
+    await panel.getByRole('button', { name: 'Send comment' }).click();
+    for (const stage of ['plan', 'decode'] as const) {
+      const scores = Object.entries(scored.quality![stage]!.scores);
+      expect(scores.length).toBeGreaterThan(0);
+      const rows = panel.locator(`[data-role="scores"] [data-stage="${stage}"] dd`);
+      await expect.poll(() => rows.count(), { timeout: WAIT_MS }).toBe(scores.length);
+      expect(await rows.allTextContents()).toEqual(scores.map(([, value]) => `${Math.round(value * 100)}%`));
+    }
+    const labels = await panel.locator('[data-role="scores"] dt').allTextContents();
+    expect(labels).toEqual(expect.arrayContaining(['Prompt alignment', 'Text legibility']));
+    await expect.poll(() => given.count(), { timeout: WAIT_MS }).toBe(3);
+    expect(await given.nth(2).textContent()).toContain('“the sign could be larger”');
+    expect(((await system.client.get(firstId)) as Judged).feedback?.[2]).toMatchObject({
+      stage: 'both',
+      comment: 'the sign could be larger',
+    });
+    expect(await panel.getByLabel('Comment').inputValue()).toBe('');
+
+    await panel.scrollIntoViewIfNeeded();
+    await saveScreenshot('playground-feedback.png', { fullPage: true });
+  });
+
   it('renders the stored plan again with another seed, without the planner', async () => {
     const panel = page.locator('[data-panel="render-again"]');
     await panel.getByLabel('Seed').fill('8');
@@ -267,6 +376,19 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
     const render = await system.client.get(renderId);
     expect(render.input).toMatchObject({ source_generation_id: firstId, seed: 8, steps: 4 });
     expect(render.outputs[0]!.sha256).not.toBe(firstSha);
+
+    // A re-render's plan is its source's: its feedback is about its images only.
+    const feedback = page.locator('[data-panel="feedback"]');
+    await feedback.getByRole('button', { name: 'Artifacts' }).waitFor({ state: 'visible' });
+    await feedback.getByRole('button', { name: 'Layout wrong' }).waitFor({ state: 'hidden' });
+    const bad = feedback.getByRole('button', { name: 'Bad', exact: true });
+    expect(await bad.getAttribute('aria-pressed')).toBe('false');
+    await bad.click();
+    await expect.poll(() => bad.getAttribute('aria-pressed'), { timeout: WAIT_MS }).toBe('true');
+    expect(feedbackRequests.at(-1)?.body).toEqual({ stage: 'decode', rating: 1 });
+    expect(((await system.client.get(renderId)) as Judged).feedback).toMatchObject([
+      { stage: 'decode', rating: 1 },
+    ]);
   });
 
   it('cancels a generation waiting for a decoder, following its events across an API restart', async () => {
@@ -318,8 +440,9 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
       await expect(statusBadge().textContent()).resolves.toBe('Canceled');
       await page.getByRole('button', { name: 'Cancel', exact: true }).waitFor({ state: 'hidden' });
       expect((await system.client.get(id)).status).toBe('canceled');
-      // Nothing to render again from a canceled generation.
+      // Nothing to render again from a canceled generation, nor to judge.
       await page.getByRole('button', { name: 'Render again' }).waitFor({ state: 'hidden' });
+      await page.locator('[data-panel="feedback"]').waitFor({ state: 'hidden' });
     } finally {
       stack.decoders[0]!.kill('SIGCONT');
     }

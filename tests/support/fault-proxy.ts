@@ -2,13 +2,14 @@
  * A real HTTP proxy on loopback between a client and the API that injects network
  * faults the way a flaky network would: it forwards every request, and for the ones a
  * test picks it drops the answer (the request did reach the API) or cuts a Server-Sent
- * Events answer right after the first event that carries an id, or passes the status and
- * headers on but swallows the body (as a proxy that buffers streams would, for as long
- * as the stream lasts). Nothing is answered in the API's place.
+ * Events answer right after the first event that carries an id, cuts a JSON Lines answer
+ * in the middle of its second line (as when the server fails mid-export), or passes the
+ * status and headers on but swallows the body (as a proxy that buffers streams would,
+ * for as long as the stream lasts). Nothing is answered in the API's place.
  */
 import { createServer, request as forward, type IncomingMessage, type Server } from 'node:http';
 
-export type Fault = 'drop-response' | 'cut-after-first-event' | 'swallow-body' | null;
+export type Fault = 'drop-response' | 'cut-after-first-event' | 'cut-mid-line' | 'swallow-body' | null;
 
 export interface FaultProxy {
   url: string;
@@ -61,6 +62,35 @@ export async function startFaultProxy(
           };
           upstreamResponse.on('data', onData);
           upstreamResponse.once('end', () => res.end());
+          return;
+        }
+        if (fault === 'cut-mid-line') {
+          // Held back until the second line is whole (or the body ends), then the first
+          // line and half of the second are passed on and the connection is cut.
+          let seen = Buffer.alloc(0);
+          let wasCut = false;
+          const cut = () => {
+            if (wasCut) return true;
+            const first = seen.indexOf(10);
+            const second = first === -1 ? -1 : seen.indexOf(10, first + 1);
+            if (second === -1) return false;
+            const upTo = first + 1 + Math.max(1, Math.floor((second - first - 1) / 2));
+            wasCut = true;
+            upstreamResponse.off('data', onData);
+            res.write(seen.subarray(0, upTo), () => {
+              upstreamRequest.destroy();
+              req.socket.destroy();
+            });
+            return true;
+          };
+          const onData = (chunk: Buffer) => {
+            seen = Buffer.concat([seen, chunk]);
+            cut();
+          };
+          upstreamResponse.on('data', onData);
+          upstreamResponse.once('end', () => {
+            if (!cut()) res.end(seen);
+          });
           return;
         }
         upstreamResponse.pipe(res);

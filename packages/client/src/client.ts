@@ -1,22 +1,29 @@
 import createClient, { type Client } from 'openapi-fetch';
-import { apiErrorFrom, EventStreamError } from './errors.ts';
+import { apiErrorFrom, ConnectionError, EventStreamError } from './errors.ts';
 import { type GenerationUpdate, readGenerationEvents } from './event-stream.ts';
+import { readJsonLines, TruncatedBodyError } from './json-lines.ts';
 import { defaultSleep, type RepeatSafety, Retrier, type RetryOptions } from './retry.ts';
 import {
+  type CreateFeedbackRequest,
   type CreateGenerationRequest,
   type CreateRenderRequest,
+  type Feedback,
   type Generation,
   type GenerationPage,
   isTerminal,
   type paths,
+  type TrainingExportQuery,
+  type TrainingRow,
+  type TrainingStage,
 } from './types.ts';
 
 /**
  * The typed client of the GLM-Image API. Requests and answers are typed from the
  * OpenAPI document (generated/openapi.ts) through openapi-fetch; this class adds what
  * every caller would otherwise write again: the key, retries of 429/503 honouring
- * `Retry-After`, an Idempotency-Key on every submit, typed errors, following a generation
- * to its end over Server-Sent Events (or by polling), pagination and downloads.
+ * `Retry-After`, an Idempotency-Key on every submit and every piece of feedback, typed
+ * errors, following a generation to its end over Server-Sent Events (or by polling),
+ * pagination, downloads, and the training export read row by row across its pages.
  * `client.api` is the raw typed client, for routes this class has no method for yet.
  */
 
@@ -40,6 +47,26 @@ export interface SubmitOptions extends CallOptions {
   waitSeconds?: number;
 }
 
+export interface FeedbackOptions extends CallOptions {
+  /** Sent as `Idempotency-Key`; a random one is made when absent, so a retry never stores it twice. */
+  idempotencyKey?: string;
+}
+
+export interface TrainingExportOptions extends CallOptions {
+  /** `plan`: planner rows; `decode`: decoder rows and preference pairs. */
+  stage: TrainingStage;
+  /** Only generations scored or given feedback at or after this time; ignored with `cursor`. */
+  since?: string | Date;
+  /** A row's `cursor`: the export starts right after that row. */
+  cursor?: string;
+  /** Rows at most, over every request; default: every row up to now. */
+  limit?: number;
+  /** Whose generations; default the key's own tenant. */
+  tenant?: string;
+  /** Rows asked for per request (1 to 10 000). Default: 1000. */
+  pageSize?: number;
+}
+
 export interface WaitOptions extends CallOptions {
   /** Told every change: each event, or each polled change. */
   onUpdate?: (update: GenerationUpdate) => void;
@@ -61,6 +88,7 @@ export interface Download {
 }
 
 const DEFAULT_RECONNECT_DELAY_MS = 2000;
+const DEFAULT_EXPORT_PAGE_SIZE = 1000;
 
 export class GlmImageClient {
   readonly baseUrl: string;
@@ -177,6 +205,81 @@ export class GlmImageClient {
       options.signal,
     );
     return data;
+  }
+
+  /**
+   * A person's feedback on a succeeded generation: a rating, labels, a comment, the
+   * preferred image, about the plan, the images or both (`stage`). Answers the stored
+   * feedback; sent again with the same Idempotency-Key and body, the first one.
+   */
+  async feedback(id: string, body: CreateFeedbackRequest, options: FeedbackOptions = {}): Promise<Feedback> {
+    const header = { 'idempotency-key': options.idempotencyKey ?? crypto.randomUUID() };
+    const { data } = await this.call(
+      `POST /v1/generations/${id}/feedback`,
+      // The Idempotency-Key makes resent feedback return the first one.
+      'always',
+      () =>
+        this.api.POST('/v1/generations/{id}/feedback', {
+          params: { path: { id }, header },
+          body,
+          signal: options.signal,
+        }),
+      options.signal,
+    );
+    return data;
+  }
+
+  /**
+   * The training export (admin keys): every row of one stage, oldest annotation first,
+   * read as it streams in and fetched page after page, each page starting after the
+   * last row's `cursor`, until the export is caught up or `limit` rows were given. A
+   * stream cut mid-way is resumed after the last whole row, so no row is lost or given
+   * twice; keep the last row's `cursor` to continue later.
+   */
+  async *exportTraining(options: TrainingExportOptions): AsyncGenerator<TrainingRow> {
+    const { signal } = options;
+    const pageSize = options.pageSize ?? DEFAULT_EXPORT_PAGE_SIZE;
+    let remaining = options.limit ?? Number.POSITIVE_INFINITY;
+    let cursor = options.cursor;
+    let breaks = 0;
+    while (remaining > 0) {
+      const asked = Math.min(pageSize, remaining);
+      const query: TrainingExportQuery = { stage: options.stage, limit: asked };
+      if (options.tenant !== undefined) query.tenant = options.tenant;
+      if (cursor !== undefined) query.cursor = cursor;
+      else if (options.since !== undefined)
+        query.since = options.since instanceof Date ? options.since.toISOString() : options.since;
+      const request = 'GET /v1/feedback/export';
+      const { data } = await this.call(
+        request,
+        'always',
+        () => this.api.GET('/v1/feedback/export', { params: { query }, parseAs: 'stream', signal }),
+        signal,
+      );
+      if (!data) return;
+      let given = 0;
+      try {
+        for await (const line of readJsonLines(data)) {
+          const row = JSON.parse(line) as TrainingRow;
+          cursor = row.cursor;
+          given += 1;
+          remaining -= 1;
+          yield row;
+        }
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        if (!(error instanceof TruncatedBodyError)) throw error;
+        breaks += 1;
+        if (!(await this.retrier.backOff(request, breaks, error, signal))) {
+          throw new ConnectionError(`${request}: the export kept breaking off (${error.message})`, {
+            cause: error,
+          });
+        }
+        continue; // from the last whole row
+      }
+      // Fewer rows than asked: nothing more has been annotated yet.
+      if (given < asked) return;
+    }
   }
 
   /**

@@ -3,8 +3,10 @@ export {
   type CallOptions,
   type ClientOptions,
   type Download,
+  type FeedbackOptions,
   GlmImageClient,
   type SubmitOptions,
+  type TrainingExportOptions,
   type WaitOptions,
 } from './client.ts';
 export {

@@ -121,6 +121,17 @@ export class Retrier {
     }
   }
 
+  /**
+   * For a request whose answer broke off part-way (a stream cut mid-body), which the
+   * caller resumes itself: waits the backoff of `attempt` (1 for the first break) and
+   * answers true, or false once the retries are spent.
+   */
+  async backOff(request: string, attempt: number, error: unknown, signal?: AbortSignal): Promise<boolean> {
+    if (attempt > this.retries) return false;
+    await this.wait({ attempt, delayMs: this.backoffMs(attempt), error, request }, signal);
+    return true;
+  }
+
   private async wait(event: RetryEvent, signal?: AbortSignal): Promise<void> {
     this.options.onRetry?.(event);
     await this.sleep(event.delayMs, signal);

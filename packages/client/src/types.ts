@@ -4,6 +4,7 @@
  * running `npm run generate:client`, with no edit here.
  */
 import type { components, operations, paths, webhooks } from './generated/openapi.ts';
+import type { components as trainingExport } from './generated/training-export.ts';
 
 export type { components, operations, paths, webhooks };
 
@@ -25,6 +26,19 @@ export type CreateGenerationRequest = JsonBody<operations['createGeneration']['r
 /** The body of a re-render: every field optional. */
 export type CreateRenderRequest = JsonBody<NonNullable<operations['createRender']['requestBody']>>;
 export type OutputFormat = NonNullable<CreateGenerationRequest['output_format']>;
+/** The body of feedback on a generation: at least one of rating, labels, comment, preferred_output. */
+export type CreateFeedbackRequest = JsonBody<operations['createFeedback']['requestBody']>;
+/** A person's feedback as the API stored it (also on the generation, as `feedback`). */
+export type Feedback = JsonResponse<operations['createFeedback'], 201>;
+export type FeedbackStage = Feedback['stage'];
+/** The automatic scores of a generation's stages, once the evaluator wrote them. */
+export type GenerationQuality = NonNullable<Generation['quality']>;
+/** What `exportTraining` takes besides the cursor it follows itself. */
+export type TrainingExportQuery = NonNullable<operations['exportTrainingRows']['parameters']['query']>;
+export type TrainingStage = TrainingExportQuery['stage'];
+/** One line of the training export: a `plan` row, a `decode` row or a `decode_preference` pair. */
+export type TrainingRow = trainingExport['schemas']['TrainingRow'];
+export type TrainingRowKind = TrainingRow['kind'];
 /** The API's error body. */
 export type ErrorBody = components['schemas']['Error'];
 

@@ -39,6 +39,68 @@ describe('the command line', () => {
     expect(parseCommand([])).toEqual({ name: 'help' });
   });
 
+  it('turns feedback and export options into the request, with only what was given', () => {
+    expect(
+      parseCommand([
+        'feedback',
+        'gen_1',
+        '--rating',
+        '2',
+        '--stage',
+        'decode',
+        '--label',
+        'text_wrong',
+        '--label',
+        'artifacts',
+        '--comment',
+        'the I looks like a 1',
+        '--prefer',
+        '1',
+      ]),
+    ).toEqual({
+      name: 'feedback',
+      json: false,
+      quiet: false,
+      id: 'gen_1',
+      body: {
+        stage: 'decode',
+        rating: 2,
+        labels: ['text_wrong', 'artifacts'],
+        comment: 'the I looks like a 1',
+        preferred_output: 1,
+      },
+    });
+    expect(
+      parseCommand(['feedback', 'gen_1', '--label', 'bad_hands', '--idempotency-key', 'k1']),
+    ).toMatchObject({
+      body: { labels: ['bad_hands'] },
+      idempotencyKey: 'k1',
+    });
+    expect(
+      parseCommand([
+        'export',
+        '--stage',
+        'plan',
+        '--since',
+        '2025-01-31',
+        '--limit',
+        '10',
+        '--out',
+        'p.jsonl',
+      ]),
+    ).toEqual({
+      name: 'export',
+      json: false,
+      quiet: false,
+      query: { stage: 'plan', since: '2025-01-31T00:00:00.000Z', limit: 10 },
+      out: 'p.jsonl',
+    });
+    expect(parseCommand(['export', '--stage', 'decode', '--cursor', 'c', '--tenant', 'acme'])).toMatchObject({
+      query: { stage: 'decode', cursor: 'c', tenant: 'acme' },
+      out: null,
+    });
+  });
+
   it('refuses what it cannot send, before sending anything', () => {
     const refused = [
       ['generate'],
@@ -52,6 +114,15 @@ describe('the command line', () => {
       ['status', 'id', '--seed', '1'],
       ['paint', 'a cat'],
       ['generate', 'a cat', '--colour', 'red'],
+      ['feedback', 'gen_1'],
+      ['feedback', 'gen_1', '--rating', 'good'],
+      ['feedback', 'gen_1', '--rating', '5', '--stage', 'layout'],
+      ['feedback', '--rating', '5'],
+      ['feedback', 'gen_1', '--rating', '5', '--out', 'x'],
+      ['export'],
+      ['export', '--stage', 'both'],
+      ['export', '--stage', 'plan', '--since', 'yesterday'],
+      ['export', 'plan'],
     ];
     for (const argv of refused) expect(() => parseCommand(argv), argv.join(' ')).toThrow(UsageError);
   });

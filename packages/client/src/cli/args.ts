@@ -1,5 +1,12 @@
 import { parseArgs } from 'node:util';
-import type { CreateGenerationRequest, CreateRenderRequest, OutputFormat } from '../types.ts';
+import type {
+  CreateFeedbackRequest,
+  CreateGenerationRequest,
+  CreateRenderRequest,
+  FeedbackStage,
+  OutputFormat,
+  TrainingStage,
+} from '../types.ts';
 import { EXIT_CODES_HELP, UsageError } from './exit-codes.ts';
 
 /** The command line: which command, its options, parsed and checked before anything is sent. */
@@ -14,11 +21,25 @@ Usage:
   glm-image status <id>
   glm-image cancel <id>
   glm-image list [--limit N] [--cursor CURSOR] [--all]
+  glm-image feedback <id> [--rating 1-5] [--stage plan|decode|both] [--label L ...]
+                     [--comment TEXT] [--prefer I] [--idempotency-key KEY]
+  glm-image export --stage plan|decode [--since TIME] [--cursor CURSOR] [--limit N]
+                   [--tenant T] [--out FILE]
 
 generate and render wait for the end, with progress on stderr, and save the images to
 --out (default <id>.<format>; with --n 2 or more, name-1.png, name-2.png, ...). The
 format follows --format, else the extension of --out. generate saves the layout
 preview as soon as the planner has drawn it (default <out>.preview.png).
+
+feedback rates a succeeded generation: at least one of --rating, --label (repeat it
+for several: text_wrong, layout_wrong, bad_hands, artifacts, ...), --comment, --prefer
+(the index of the best image, from 0). --stage says what it is about (default both;
+a re-render takes only decode, a plan-only generation only plan).
+
+export writes the training rows of one stage (admin keys), one JSON object per line,
+to stdout or --out, following the export's pages until it is caught up (or --limit
+rows); stderr ends with the cursor to continue from. With --out and --json, stdout
+gets { "rows", "out", "cursor" }.
 
 Options of every command:
   --api-url URL   the API (default: $GLM_IMAGE_API_URL, else http://127.0.0.1:3000)
@@ -51,6 +72,14 @@ const OPTIONS = {
   limit: { type: 'string' },
   cursor: { type: 'string' },
   all: { type: 'boolean' },
+  rating: { type: 'string' },
+  stage: { type: 'string' },
+  label: { type: 'string', multiple: true },
+  comment: { type: 'string' },
+  prefer: { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  since: { type: 'string' },
+  tenant: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -75,6 +104,8 @@ const COMMAND_OPTIONS: Record<string, readonly (keyof typeof OPTIONS)[]> = {
   status: [],
   cancel: [],
   list: ['limit', 'cursor', 'all'],
+  feedback: ['rating', 'stage', 'label', 'comment', 'prefer', 'idempotency-key'],
+  export: ['stage', 'since', 'cursor', 'limit', 'tenant', 'out'],
 };
 const COMMON = new Set(['api-url', 'api-key', 'json', 'quiet', 'help']);
 
@@ -99,7 +130,17 @@ export type Command =
     })
   | (Common & { name: 'render'; id: string; body: CreateRenderRequest; out: string | null; wait: boolean })
   | (Common & { name: 'status' | 'cancel'; id: string })
-  | (Common & { name: 'list'; limit?: number; cursor?: string; all: boolean });
+  | (Common & { name: 'list'; limit?: number; cursor?: string; all: boolean })
+  | (Common & { name: 'feedback'; id: string; body: CreateFeedbackRequest; idempotencyKey?: string })
+  | (Common & { name: 'export'; query: ExportQuery; out: string | null });
+
+export interface ExportQuery {
+  stage: TrainingStage;
+  since?: string;
+  cursor?: string;
+  limit?: number;
+  tenant?: string;
+}
 
 const FORMATS: Record<string, OutputFormat> = { png: 'png', webp: 'webp', jpeg: 'jpeg', jpg: 'jpeg' };
 
@@ -164,6 +205,59 @@ function decoderSettings(values: Values) {
   return settings;
 }
 
+function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `--${name} must be ${allowed.join(', ').replace(/, ([^,]+)$/, ' or $1')}, not "${value}"`,
+    );
+  }
+  return value as T;
+}
+
+/** The feedback body, with only what was given; the API checks the rest (ranges, labels, stage). */
+function feedbackBody(values: Values): CreateFeedbackRequest {
+  const body: CreateFeedbackRequest = {};
+  const stage = oneOf<FeedbackStage>('stage', values.stage, ['plan', 'decode', 'both']);
+  const rating = integer('rating', values.rating);
+  const preferred = integer('prefer', values.prefer);
+  if (stage !== undefined) body.stage = stage;
+  if (rating !== undefined) body.rating = rating;
+  if (values.label !== undefined) body.labels = values.label;
+  if (values.comment !== undefined) body.comment = values.comment;
+  if (preferred !== undefined) body.preferred_output = preferred;
+  if (
+    body.rating === undefined &&
+    body.labels === undefined &&
+    body.comment === undefined &&
+    body.preferred_output === undefined
+  ) {
+    throw new UsageError('feedback needs at least one of --rating, --label, --comment, --prefer');
+  }
+  return body;
+}
+
+function exportQuery(values: Values): ExportQuery {
+  const stage = oneOf<TrainingStage>('stage', values.stage, ['plan', 'decode']);
+  if (stage === undefined) throw new UsageError('export needs --stage plan or --stage decode');
+  const query: ExportQuery = { stage };
+  if (values.since !== undefined) {
+    // Any date JavaScript reads (2025-01-31, 2025-01-31T12:00Z, …), sent as the ISO time the API takes.
+    const at = Date.parse(values.since);
+    if (Number.isNaN(at)) throw new UsageError(`--since must be a date or time, not "${values.since}"`);
+    query.since = new Date(at).toISOString();
+  }
+  const limit = integer('limit', values.limit);
+  if (values.cursor !== undefined) query.cursor = values.cursor;
+  if (limit !== undefined) query.limit = limit;
+  if (values.tenant !== undefined) query.tenant = values.tenant;
+  return query;
+}
+
 function one(positionals: string[], what: string): string {
   if (positionals.length !== 1 || !positionals[0]) {
     throw new UsageError(`expected ${what}${positionals.length > 1 ? ' (quote it if it has spaces)' : ''}`);
@@ -215,6 +309,19 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'status':
     case 'cancel':
       return { name, ...common, id: one(rest, 'one generation id') };
+    case 'feedback': {
+      const key = values['idempotency-key'];
+      return {
+        name,
+        ...common,
+        id: one(rest, 'one generation id'),
+        body: feedbackBody(values),
+        ...(key !== undefined ? { idempotencyKey: key } : {}),
+      };
+    }
+    case 'export':
+      if (rest.length > 0) throw new UsageError('export takes no arguments');
+      return { name, ...common, query: exportQuery(values), out: values.out ?? null };
     default: {
       if (rest.length > 0) throw new UsageError('list takes no arguments');
       const limit = integer('limit', values.limit);

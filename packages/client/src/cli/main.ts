@@ -4,6 +4,7 @@ import { type Command, connectionOf, parseCommand, USAGE } from './args.ts';
 import type { CommandContext } from './commands/context.ts';
 import { followAndSave, previewPath } from './commands/generate.ts';
 import { cancel, list, status } from './commands/inspect.ts';
+import { exportRows, feedback } from './commands/quality.ts';
 import { EXIT, exitCodeOfError } from './exit-codes.ts';
 import { ProgressView } from './progress.ts';
 
@@ -40,11 +41,18 @@ async function run(command: Exclude<Command, { name: 'help' }>, context: Command
       return cancel(context, command.id);
     case 'list':
       return list(context, command);
+    case 'feedback':
+      return feedback(context, command);
+    case 'export':
+      return exportRows(context, command);
   }
 }
 
 export async function main(argv: readonly string[], io: CliIo): Promise<number> {
   let json = argv.includes('--json');
+  /** Rows of JSON Lines go to stdout: an error document must stay one line among them. */
+  let jsonLines = false;
+  let generates = false;
   try {
     const command = parseCommand(argv);
     if (command.name === 'help') {
@@ -52,6 +60,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
       return EXIT.succeeded;
     }
     json = command.json;
+    jsonLines = command.name === 'export' && command.out === null;
+    generates = command.name === 'generate' || command.name === 'render';
     const { apiUrl, apiKey } = connectionOf(argv, io.env);
     const progress = new ProgressView(io.stderr, !command.quiet);
     const client = new GlmImageClient({
@@ -74,7 +84,9 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     });
   } catch (error) {
     if (io.signal.aborted) {
-      io.stderr.write('\ninterrupted; the generation goes on (glm-image status <id>)\n');
+      io.stderr.write(
+        generates ? '\ninterrupted; the generation goes on (glm-image status <id>)\n' : '\ninterrupted\n',
+      );
       return EXIT.interrupted;
     }
     const code = exitCodeOfError(error);
@@ -86,7 +98,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
           : code === EXIT.badInput
             ? 'usage'
             : 'client_error';
-      io.stdout.write(`${JSON.stringify({ error: { code: errorCode, message } }, null, 2)}\n`);
+      const document = { error: { code: errorCode, message } };
+      io.stdout.write(`${JSON.stringify(document, null, jsonLines ? undefined : 2)}\n`);
     }
     io.stderr.write(`glm-image: ${message}\n`);
     if (code === EXIT.badInput && !(error instanceof ApiError)) io.stderr.write('try: glm-image --help\n');

@@ -42,6 +42,20 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A random Idempotency-Key. crypto.randomUUID exists only in secure contexts (https,
+ * localhost); a playground opened over plain http on another host builds the same
+ * version-4 UUID from getRandomValues, which exists everywhere.
+ */
+export function newIdempotencyKey() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 /** The API's own routes for a generation's images; other URLs are a published bucket's. */
 const IMAGE_ROUTE = /^\/v1\/generations\/[^/]+\/(outputs\/\d+|preview)$/;
 
@@ -69,8 +83,13 @@ export class Api {
     return key ? { authorization: `Bearer ${key}` } : {};
   }
 
-  async request(path, { method = 'GET', body } = {}) {
-    const headers = { accept: 'application/json', ...this.authHeaders() };
+  async request(path, options = {}) {
+    return (await this.send(path, options)).json();
+  }
+
+  /** The answer of a request that succeeded (2xx), for callers that read its status or headers. */
+  async send(path, { method = 'GET', body, headers: extra = {} } = {}) {
+    const headers = { accept: 'application/json', ...this.authHeaders(), ...extra };
     if (body !== undefined) headers['content-type'] = 'application/json';
     let response;
     try {
@@ -84,7 +103,7 @@ export class Api {
       throw new ApiError(0, 'network_error', 'The API could not be reached');
     }
     if (!response.ok) throw await ApiError.from(response);
-    return response.json();
+    return response;
   }
 
   submit(body) {
@@ -107,6 +126,28 @@ export class Api {
 
   render(id, body) {
     return this.request(`/v1/generations/${encodeURIComponent(id)}/renders`, { method: 'POST', body });
+  }
+
+  /**
+   * A person's feedback on a generation, under one Idempotency-Key per click: when no
+   * answer came it is sent once more under the same key, which stores it at most once.
+   * Answers the stored feedback and whether it was stored before (a replay, 200).
+   */
+  async feedback(id, body) {
+    const request = {
+      method: 'POST',
+      body,
+      headers: { 'idempotency-key': newIdempotencyKey() },
+    };
+    const path = `/v1/generations/${encodeURIComponent(id)}/feedback`;
+    let response;
+    try {
+      response = await this.send(path, request);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 0) throw error;
+      response = await this.send(path, request);
+    }
+    return { feedback: await response.json(), replayed: response.status === 200 };
   }
 
   eventsPath(id) {

@@ -9,6 +9,7 @@ import { Bus } from './bus.js';
 import { Follower } from './follow.js';
 import { ImageCache } from './images.js';
 import { KeyStore } from './keys.js';
+import * as feedback from './panels/feedback.js';
 import * as generate from './panels/generate.js';
 import * as generation from './panels/generation.js';
 import * as history from './panels/history.js';
@@ -29,6 +30,7 @@ const PANELS = {
   generate,
   generation,
   'render-again': renderAgain,
+  feedback,
   history,
 };
 
