@@ -1,0 +1,216 @@
+import { WeightOrder } from './weight-order.ts';
+
+/** Returned by `FastSampler.sample` when it cannot prove its answer equal to `sampleExact`'s. */
+export const UNDECIDED = -1;
+
+/** Entries per block of the first pass, which keeps each block's largest logit. */
+const BLOCK = 32;
+
+/**
+ * Weights below e^-38 (< 2^-54) vanish when added to a sum of at least 1, which is what
+ * a sorted sum is once it holds the largest weight (exactly 1): without truncation the
+ * draw's mass is then exact without them.
+ */
+const SKIP_FULL = -38;
+/**
+ * With top-k or top-p, weights below e^-20 are only counted: at most 2e-9 each, they
+ * move the top-p target by less than its rounding margin allows for almost every token.
+ */
+const SKIP_TRUNCATED = -20;
+
+/**
+ * Temperature / top-k / top-p sampling that gives exactly `sampleExact`'s index (same
+ * float64 weights, same order, same sums where they decide) while computing `exp` only
+ * for the entries that can matter, a few hundred of the codebook on a peaked
+ * distribution:
+ *
+ * 1. `max` keeps each block's largest logit, so that
+ * 2. `sample` visits only the blocks holding a logit above the cutoff `max + x*T`: below
+ *    it no weight exceeds `bound` (e^x, x -38 or -20), and such entries are only counted;
+ * 3. the entries above it get their exact weight, and are ordered (weight desc, index
+ *    asc) lazily, bucket by bucket, as far as the walk needs (WeightOrder);
+ * 4. top-k needs no total; without truncation, the skipped weights vanish in the sorted
+ *    sum; top-p needs the whole index-order sum, which is only bounded: the nucleus is
+ *    taken when its boundary is clear of the bound's rounding and skipped-mass margin.
+ *
+ * Whenever an argument does not hold, `sample` returns UNDECIDED before deciding
+ * anything, and the caller runs `sampleExact` with the same draw.
+ *
+ * One instance per thread: it keeps its buffers between calls (no allocation per token).
+ */
+export class FastSampler {
+  private blockMax = new Float64Array(0);
+  private readonly order = new WeightOrder();
+
+  /**
+   * The largest logit in `logits[0..allowed)`, NaN ignored as the exact rule does
+   * (-Infinity when there is none), remembering each block's largest for `sample`.
+   */
+  max(logits: Float32Array, allowed: number): number {
+    const blocks = Math.ceil(allowed / BLOCK);
+    if (this.blockMax.length < blocks) this.blockMax = new Float64Array(blocks);
+    const blockMax = this.blockMax;
+    let best = Number.NEGATIVE_INFINITY;
+    for (let b = 0, i = 0; b < blocks; b++) {
+      const end = Math.min(i + BLOCK, allowed);
+      // Four independent maxima so that the comparisons do not wait on each other.
+      let m0 = Number.NEGATIVE_INFINITY;
+      let m1 = m0;
+      let m2 = m0;
+      let m3 = m0;
+      for (; i + 3 < end; i += 4) {
+        m0 = Math.max(m0, logits[i] as number);
+        m1 = Math.max(m1, logits[i + 1] as number);
+        m2 = Math.max(m2, logits[i + 2] as number);
+        m3 = Math.max(m3, logits[i + 3] as number);
+      }
+      for (; i < end; i++) m0 = Math.max(m0, logits[i] as number);
+      const m = Math.max(m0, m1, m2, m3);
+      blockMax[b] = m;
+      best = Math.max(best, m);
+    }
+    // Math.max lets a NaN through; the exact rule skips NaN logits (weight 0).
+    return Number.isNaN(best) ? this.maxSkippingNaN(logits, allowed) : best;
+  }
+
+  private maxSkippingNaN(logits: Float32Array, allowed: number): number {
+    const blockMax = this.blockMax;
+    let best = Number.NEGATIVE_INFINITY;
+    for (let b = 0, i = 0; i < allowed; b++) {
+      let m = Number.NEGATIVE_INFINITY;
+      for (const end = Math.min(i + BLOCK, allowed); i < end; i++) {
+        const v = logits[i] as number;
+        if (v > m) m = v;
+      }
+      blockMax[b] = m;
+      if (m > best) best = m;
+    }
+    return best;
+  }
+
+  /**
+   * The sampled index of the row `max` was last called on, or UNDECIDED. `max` is that
+   * call's (finite) result; `k` and `p` are normalised top-k and top-p (`1 <= k <=
+   * allowed`, `p <= 1`), `temperature` is finite and > 0, `draw` the row's uniform draw.
+   */
+  sample(
+    logits: Float32Array,
+    allowed: number,
+    max: number,
+    temperature: number,
+    k: number,
+    p: number,
+    draw: number,
+  ): number {
+    const truncated = k < allowed || p < 1;
+    const skip = truncated ? SKIP_TRUNCATED : SKIP_FULL;
+    // Every logit at or below `cutoff` has x <= xCutoff (the weight's exponent, computed
+    // as the exact rule does, rises with the logit), so a weight of at most `bound`
+    // (Math.exp is within an ulp). Rounding can move the cutoff: then it is checked.
+    const cutoff = max + skip * temperature;
+    const xCutoff = (cutoff - max) / temperature;
+    if (!(xCutoff <= skip)) return UNDECIDED;
+    const bound = Math.exp(xCutoff) * (1 + 2 ** -40);
+
+    const order = this.order;
+    order.reset(allowed);
+    const blockMax = this.blockMax;
+    const blocks = Math.ceil(allowed / BLOCK);
+    for (let b = 0; b < blocks; b++) {
+      if (!((blockMax[b] as number) > cutoff)) continue;
+      for (let i = b * BLOCK, end = Math.min(i + BLOCK, allowed); i < end; i++) {
+        const l = logits[i] as number;
+        if (l > cutoff) order.add(i, Math.exp((l - max) / temperature));
+      }
+    }
+    order.bucket();
+
+    if (k < allowed) return this.topK(k, p, bound, draw);
+    if (p < 1) return this.topP(allowed, p, bound, draw);
+    return this.untruncated(bound, draw);
+  }
+
+  /** Top-k (then top-p inside it): only the k largest weights matter, no total. */
+  private topK(k: number, p: number, bound: number, draw: number): number {
+    const order = this.order;
+    if (k > order.size) return UNDECIDED;
+    // Every skipped entry must rank after the k kept (ties at the bound could interleave).
+    if (!(order.weightAt(k - 1) > bound)) return UNDECIDED;
+    let keptMass = 0;
+    for (let j = 0; j < k; j++) keptMass += order.weightAt(j);
+    let keep = k;
+    let mass = keptMass;
+    if (p < 1) {
+      const target = p * keptMass;
+      let cumulative = 0;
+      for (let j = 0; j < k; j++) {
+        cumulative += order.weightAt(j);
+        if (cumulative >= target) {
+          keep = j + 1;
+          mass = cumulative;
+          break;
+        }
+      }
+    }
+    return this.walk(keep, mass, draw);
+  }
+
+  /**
+   * Top-p over the whole codebook. The exact target is p times the index-order sum of
+   * every weight; here that sum is bounded by the computed weights' sum, the skipped
+   * count times `bound`, and summation rounding (|error| <= n*2^-53 of the sum for n
+   * non-negative terms, taken 8x over). The nucleus is the sorted prefix whose sum first
+   * reaches the target: it is decided when that prefix reaches the upper bound and the
+   * one before it, with rounding margin again, stays below the lower bound. The margin on
+   * the shorter prefix also proves the exact rule's threshold search stops at or below
+   * the boundary weight, so it keeps exactly that prefix.
+   */
+  private topP(allowed: number, p: number, bound: number, draw: number): number {
+    const order = this.order;
+    const margin = (allowed + 16) * 2 ** -50;
+    const computed = order.total;
+    const skipped = allowed - order.size;
+    const low = p * (computed * (1 - margin));
+    const high = p * ((computed + skipped * bound) * (1 + margin));
+    let cumulative = 0;
+    for (let j = 0; j < order.size; j++) {
+      const before = cumulative;
+      const w = order.weightAt(j);
+      cumulative += w;
+      if (cumulative < low) continue;
+      const clear = cumulative >= high && (j === 0 || before * (1 + margin) < low) && w > bound;
+      return clear ? this.walk(j + 1, cumulative, draw) : UNDECIDED;
+    }
+    return UNDECIDED;
+  }
+
+  /**
+   * No truncation: the draw's mass is the sorted sum of every weight. It starts at the
+   * largest weight, exactly 1, and each skipped weight is below half an ulp of 1, so it
+   * equals the sorted sum of the computed ones. The walk is decided if it stops on an
+   * entry above `bound` (no skipped entry can rank before it).
+   */
+  private untruncated(bound: number, draw: number): number {
+    const order = this.order;
+    let mass = 0;
+    for (let j = 0; j < order.size; j++) mass += order.weightAt(j);
+    let u = draw * mass;
+    for (let j = 0; j < order.size; j++) {
+      const w = order.weightAt(j);
+      u -= w;
+      if (u < 0) return w > bound ? order.indexAt(j) : UNDECIDED;
+    }
+    return UNDECIDED;
+  }
+
+  /** The draw over the first `keep` entries in order, whose sorted sum is `mass`. */
+  private walk(keep: number, mass: number, draw: number): number {
+    const order = this.order;
+    let u = draw * mass;
+    for (let j = 0; j < keep; j++) {
+      u -= order.weightAt(j);
+      if (u < 0) return order.indexAt(j);
+    }
+    return order.indexAt(keep - 1);
+  }
+}
