@@ -160,10 +160,11 @@ export class FastSampler {
    * every weight; here that sum is bounded by the computed weights' sum, the skipped
    * count times `bound`, and summation rounding (|error| <= n*2^-53 of the sum for n
    * non-negative terms, taken 8x over). The nucleus is the sorted prefix whose sum first
-   * reaches the target: it is decided when that prefix reaches the upper bound and the
-   * one before it, with rounding margin again, stays below the lower bound. The margin on
-   * the shorter prefix also proves the exact rule's threshold search stops at or below
-   * the boundary weight, so it keeps exactly that prefix.
+   * reaches the target: it is decided when the first prefix to reach the lower bound
+   * also reaches the upper one. The shorter prefixes then stay below the lower bound, so
+   * by more than the rounding margin below the target: in any summation order they stay
+   * below it, so the exact rule's threshold search (which sums its candidates in index
+   * order) cannot stop on one of them, and it keeps exactly this prefix.
    */
   private topP(allowed: number, p: number, bound: number, draw: number): number {
     const order = this.order;
@@ -174,12 +175,10 @@ export class FastSampler {
     const high = p * ((computed + skipped * bound) * (1 + margin));
     let cumulative = 0;
     for (let j = 0; j < order.size; j++) {
-      const before = cumulative;
       const w = order.weightAt(j);
       cumulative += w;
       if (cumulative < low) continue;
-      const clear = cumulative >= high && (j === 0 || before * (1 + margin) < low) && w > bound;
-      return clear ? this.walk(j + 1, cumulative, draw) : UNDECIDED;
+      return cumulative >= high && w > bound ? this.walk(j + 1, cumulative, draw) : UNDECIDED;
     }
     return UNDECIDED;
   }

@@ -8,6 +8,7 @@ import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
 import { ContinuousBatch, type PlanSequence } from './continuous-batch.ts';
+import { sampleExact } from './exact-sampler.ts';
 import { FastSampler, UNDECIDED } from './fast-sampler.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
 import { buildPromptText, planLayout } from './prompt-template.ts';
@@ -268,7 +269,16 @@ describe('sampleToken against the plain rule', () => {
     // Equal weights put p * total exactly on a cumulative sum; huge temperatures make
     // every weight 1; out-of-range parameters keep their old meaning.
     const ties = Float32Array.from([2, 2, 2, 2, 1, 1, 0, 0]);
+    // Here p * total lies between the sorted sum of the 6 largest weights and their
+    // index-order sum: the plain rule's threshold search stops with those 6 and keeps
+    // them, where a sorted walk alone would keep 7.
+    const rounding = Float32Array.from([
+      -0.008207163773477077, -1.5823410749435425, -2.943152904510498, -2.9051337242126465, -0.843310534954071,
+      -1.8385165929794312, -2.162229537963867, -1.2773908376693726, -2.984468936920166,
+    ]);
     const cases: Array<[Float32Array, SamplingParams]> = [
+      [rounding, { temperature: 1, topK: 0, topP: 0.9324321533237852 }],
+      [rounding, { temperature: 1, topK: 0, topP: 0.9324321533237853 }],
       [ties, { temperature: 1, topK: 0, topP: 0.5 }],
       [ties, { temperature: 1, topK: 0, topP: 0.25 }],
       [ties, { temperature: 1, topK: 3, topP: 2 / 3 }],
@@ -279,7 +289,7 @@ describe('sampleToken against the plain rule', () => {
       [ties, { temperature: 1, topK: -3, topP: -1 }],
     ];
     for (const [logits, params] of cases) {
-      for (let seed = 0; seed < 50; seed++) {
+      for (let seed = 0; seed < 200; seed++) {
         const expected = draws((r) => referenceSample(logits, logits.length, params, r), seed, 5);
         expect(draws((r) => sampleToken(logits, logits.length, params, r), seed, 5)).toEqual(expected);
       }
@@ -312,6 +322,87 @@ describe('sampleToken against the plain rule', () => {
       }
     }
     expect(decided / total).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+/** The float64 `steps` ulps away from `x` (towards +Infinity when positive). */
+function ulpsAway(x: number, steps: number): number {
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  view.setBigInt64(0, view.getBigInt64(0) + BigInt(x >= 0 ? steps : -steps));
+  return view.getFloat64(0);
+}
+
+/**
+ * Where the fast path's decisions are closest to wrong: top-p values that put the
+ * target on (or a few ulps beside) a cumulative sum of the sorted weights, and draws
+ * that put the walk on one. `p` and the draw come from the plain rule's own sums.
+ */
+function boundaries(logits: Float32Array, allowed: number, temperature: number, picks: number[]) {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < allowed; i++) if ((logits[i] as number) > max) max = logits[i] as number;
+  const weights = new Float64Array(allowed);
+  let total = 0;
+  for (let i = 0; i < allowed; i++) {
+    const w = Math.exp(((logits[i] as number) - max) / temperature);
+    weights[i] = Number.isNaN(w) ? 0 : w;
+    total += weights[i] as number;
+  }
+  const sorted = Array.from({ length: allowed }, (_, i) => i).sort(
+    (a, b) => (weights[b] as number) - (weights[a] as number) || a - b,
+  );
+  const cumulative: number[] = [];
+  let sum = 0;
+  for (const i of sorted) {
+    sum += weights[i] as number;
+    cumulative.push(sum);
+  }
+  const at = (pick: number) => cumulative[Math.floor(pick * Math.min(allowed, 40))] as number;
+  const topPs = picks.flatMap((pick) => [-2, -1, 0, 1, 2].map((d) => ulpsAway(at(pick) / total, d)));
+  return { max, weights, topPs: topPs.filter((p) => p > 0 && p <= 1), cumulative };
+}
+
+describe('FastSampler against sampleExact at the boundaries', () => {
+  it('never gives another index than the plain rule for the same draw; it may only defer', () => {
+    const fast = new FastSampler();
+    let decided = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(
+        // Shorter rows than rowArb's: the oracle's sums here sort every row in full.
+        rowArb.map((row) => ({ ...row, length: Math.min(row.length, 3000) })),
+        fc.constantFrom(1, 0.9, 0.5, 2, 1e-3),
+        fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 50 })),
+        fc.array(fc.double({ min: 0, max: 0.999, noNaN: true }), { minLength: 1, maxLength: 3 }),
+        (row, temperature, topK, picks) => {
+          const logits = makeLogits(row.shape, row.length, row.seed, row.scale, row.holes);
+          const allowed = row.length;
+          const { max, topPs, cumulative } = boundaries(logits, allowed, temperature, picks);
+          if (!Number.isFinite(max)) return;
+          const fastMax = fast.max(logits, allowed);
+          expect(fastMax).toBe(max === 0 ? fastMax : max);
+          const k = topK > 0 ? Math.min(topK, allowed) : allowed;
+          for (const p of [1, 0.75, ...topPs]) {
+            const mass = cumulative[cumulative.length - 1] as number;
+            const draws = [0, 1 - 2 ** -53, 0.5];
+            for (const pick of picks) {
+              const c = cumulative[Math.floor(pick * Math.min(allowed, 40))] as number;
+              for (const d of [-1, 0, 1]) draws.push(Math.min(ulpsAway(c / mass, d), 1 - 2 ** -53));
+            }
+            for (const draw of draws) {
+              const token = fast.sample(logits, allowed, fastMax, temperature, k, p, draw);
+              runs++;
+              if (token === UNDECIDED) continue;
+              decided++;
+              expect(token).toBe(sampleExact(logits, allowed, max, temperature, k, p, draw));
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // Boundaries are where it defers; it must still decide enough of them to be tested.
+    expect(decided / runs).toBeGreaterThan(0.2);
   });
 });
 
