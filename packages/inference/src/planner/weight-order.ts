@@ -1,23 +1,38 @@
 /** Index of a float64's high 32-bit word in a Uint32Array over it (1 on little-endian machines). */
 const HIGH_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
-/** High word of 1.0, the largest weight: smaller weights have smaller high words. */
-const ONE_HIGH = 0x3ff00000;
-/** The high word's low 16 bits are the top of the mantissa: 16 buckets per power of two. */
-const SHIFT = 16;
+const LOW_WORD = 1 - HIGH_WORD;
+/**
+ * A weight's bucket is its high word's top 16 bits (exponent and 4 mantissa bits, so 16
+ * buckets per power of two), counted down from 1.0's: the heaviest bucket first.
+ */
+const ONE_TOP = 0x3ff0;
 /** Buckets covering every weight in [0, 1]. */
-const BUCKETS = (ONE_HIGH >>> SHIFT) + 1;
-/** Buckets up to this size are insertion-sorted; larger ones use the typed-array sort. */
-const INSERTION_MAX = 48;
+const BUCKETS = ONE_TOP + 1;
+/**
+ * The bits below the bucket, most significant first, 8 at a time: [word, shift] of each.
+ * Sorting a large bucket by them in turn orders it by weight exactly.
+ */
+const DIGITS: ReadonlyArray<readonly [number, number]> = [
+  [HIGH_WORD, 8],
+  [HIGH_WORD, 0],
+  [LOW_WORD, 24],
+  [LOW_WORD, 16],
+  [LOW_WORD, 8],
+  [LOW_WORD, 0],
+];
+/** Ranges up to this size are insertion-sorted; larger ones are split by the next 8 bits. */
+const INSERTION_MAX = 32;
 
 /**
  * Candidate entries (codebook index, weight in [0, 1]) added in index order, read back
  * sorted by weight descending, ties by index ascending: the exact rule's order.
  *
- * `bucket()` distributes them by the high word of the weight's bits, which grows with the
- * weight, so equal weights share a bucket and every bucket ranks wholly before the next;
- * the distribution is stable, so a bucket holds its entries by index. Buckets are sorted
- * only when a reader reaches them, so a walk that stops early (top-p over a peaked
- * distribution) sorts only the few entries it passes.
+ * A non-negative float64's bits, read as an integer, grow with its value, so the order
+ * is a radix sort of the bits, heaviest first: `bucket()` distributes the entries by
+ * the top 16 bits; a bucket is sorted when a reader first reaches it, by insertion when
+ * small, else by the next 8 bits and so on. Every distribution is stable, so equal
+ * weights keep the order they were added in, which is index order. A walk that stops
+ * early (top-p over a peaked distribution) sorts only the few entries it passes.
  */
 export class WeightOrder {
   /** Entries added since `reset`. */
@@ -27,10 +42,13 @@ export class WeightOrder {
   private index = new Int32Array(0);
   private weight = new Float64Array(0);
   private words = new Uint32Array(0);
-  /** Slots (order of adding) in weight order; sorted up to `sortedEnd`. */
+  /** Slots (numbers in order of adding) in weight order; sorted up to `sortedEnd`. */
   private sorted = new Int32Array(0);
+  private spare = new Int32Array(0);
   /** After `bucket()`: where each bucket starts in `sorted`; `starts[top + 1]` is `size`. */
   private readonly starts = new Int32Array(BUCKETS + 1);
+  /** Per digit: the ends of its 256 sub-ranges while a range is split by it. */
+  private readonly digitEnds = DIGITS.map(() => new Int32Array(256));
   private top = -1;
   private nextBucket = 0;
   private sortedEnd = 0;
@@ -42,6 +60,7 @@ export class WeightOrder {
       this.weight = new Float64Array(capacity);
       this.words = new Uint32Array(this.weight.buffer);
       this.sorted = new Int32Array(capacity);
+      this.spare = new Int32Array(capacity);
     }
     this.size = 0;
     this.total = 0;
@@ -60,14 +79,14 @@ export class WeightOrder {
     starts.fill(0, 0, this.top + 2);
     let top = 0;
     for (let s = 0; s < size; s++) {
-      const b = (ONE_HIGH - (words[2 * s + HIGH_WORD] as number)) >>> SHIFT;
+      const b = ONE_TOP - ((words[2 * s + HIGH_WORD] as number) >>> 16);
       starts[b] = (starts[b] as number) + 1;
       if (b > top) top = b;
     }
     // Counts to bucket ends, then a stable placement (last entry first) turns ends into starts.
     for (let b = 1; b <= top; b++) starts[b] = (starts[b] as number) + (starts[b - 1] as number);
     for (let s = size - 1; s >= 0; s--) {
-      const b = (ONE_HIGH - (words[2 * s + HIGH_WORD] as number)) >>> SHIFT;
+      const b = ONE_TOP - ((words[2 * s + HIGH_WORD] as number) >>> 16);
       const at = (starts[b] as number) - 1;
       starts[b] = at;
       sorted[at] = s;
@@ -90,31 +109,61 @@ export class WeightOrder {
   }
 
   private sortThrough(j: number): void {
-    const { starts, sorted, weight } = this;
     while (this.sortedEnd <= j) {
       const b = this.nextBucket++;
-      const start = starts[b] as number;
-      const end = starts[b + 1] as number;
-      if (end - start > INSERTION_MAX) {
-        sorted.subarray(start, end).sort(this.bySlot);
-      } else {
-        // Stable: an entry moves only past strictly lighter ones, so ties keep index order.
-        for (let a = start + 1; a < end; a++) {
-          const s = sorted[a] as number;
-          const w = weight[s] as number;
-          let at = a - 1;
-          while (at >= start && (weight[sorted[at] as number] as number) < w) {
-            sorted[at + 1] = sorted[at] as number;
-            at--;
-          }
-          sorted[at + 1] = s;
-        }
-      }
+      const end = this.starts[b + 1] as number;
+      this.sortRange(this.starts[b] as number, end, 0);
       this.sortedEnd = end;
     }
   }
 
-  /** Slots are numbered in index order, so comparing slots breaks ties by index. */
-  private readonly bySlot = (a: number, b: number): number =>
-    (this.weight[b] as number) - (this.weight[a] as number) || a - b;
+  /** Sorts `sorted[start..end)`, whose weights share every bit above `DIGITS[digit]`. */
+  private sortRange(start: number, end: number, digit: number): void {
+    if (end - start <= INSERTION_MAX || digit === DIGITS.length) {
+      this.insertionSort(start, end);
+      return;
+    }
+    const { sorted, spare, words } = this;
+    const [word, shift] = DIGITS[digit]!;
+    const ends = this.digitEnds[digit]!;
+    ends.fill(0);
+    // Heaviest first: the digit counted down from 255.
+    for (let a = start; a < end; a++) {
+      const key = 255 - (((words[2 * (sorted[a] as number) + word] as number) >>> shift) & 255);
+      ends[key] = (ends[key] as number) + 1;
+    }
+    for (let key = 0, at = start; key < 256; key++) {
+      at += ends[key] as number;
+      ends[key] = at;
+    }
+    for (let a = end - 1; a >= start; a--) {
+      const s = sorted[a] as number;
+      const key = 255 - (((words[2 * s + word] as number) >>> shift) & 255);
+      const at = (ends[key] as number) - 1;
+      ends[key] = at;
+      spare[at] = s;
+    }
+    sorted.set(spare.subarray(start, end), start);
+    // `ends` now holds each sub-range's start.
+    for (let key = 0; key < 256; key++) {
+      const from = ends[key] as number;
+      const to = key < 255 ? (ends[key + 1] as number) : end;
+      if (to - from > 1) this.sortRange(from, to, digit + 1);
+    }
+  }
+
+  /** Stable: an entry moves only past strictly lighter ones, so ties keep index order. */
+  private insertionSort(start: number, end: number): void {
+    const { sorted, weight } = this;
+    for (let a = start + 1; a < end; a++) {
+      const s = sorted[a] as number;
+      const w = weight[s] as number;
+      let at = a - 1;
+      while (at >= start && (weight[sorted[at] as number] as number) < w) {
+        sorted[at + 1] = sorted[at] as number;
+        at--;
+      }
+      sorted[at + 1] = s;
+    }
+  }
 }
