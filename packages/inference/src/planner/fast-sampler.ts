@@ -33,8 +33,8 @@ const SKIP_TRUNCATED = -20;
  *    sum; top-p needs the whole index-order sum, which is only bounded: the nucleus is
  *    taken when its boundary is clear of the bound's rounding and skipped-mass margin.
  *
- * Whenever an argument does not hold, `sample` returns UNDECIDED before deciding
- * anything, and the caller runs `sampleExact` with the same draw.
+ * Whenever an argument does not hold, `sample` returns UNDECIDED instead of an index,
+ * and the caller runs `sampleExact` with the same draw.
  *
  * One instance per thread: it keeps its buffers between calls (no allocation per token).
  */

@@ -9,17 +9,12 @@ const ONE_TOP = 0x3ff0;
 /** Buckets covering every weight in [0, 1]. */
 const BUCKETS = ONE_TOP + 1;
 /**
- * The bits below the bucket, most significant first, 8 at a time: [word, shift] of each.
- * Sorting a large bucket by them in turn orders it by weight exactly.
+ * The bits below the bucket's, most significant first, 8 at a time: the word and shift
+ * of each. Sorting a large bucket by them in turn orders it by weight exactly.
  */
-const DIGITS: ReadonlyArray<readonly [number, number]> = [
-  [HIGH_WORD, 8],
-  [HIGH_WORD, 0],
-  [LOW_WORD, 24],
-  [LOW_WORD, 16],
-  [LOW_WORD, 8],
-  [LOW_WORD, 0],
-];
+const DIGIT_WORD = [HIGH_WORD, HIGH_WORD, LOW_WORD, LOW_WORD, LOW_WORD, LOW_WORD];
+const DIGIT_SHIFT = [8, 0, 24, 16, 8, 0];
+const DIGITS = DIGIT_WORD.length;
 /** Ranges up to this size are insertion-sorted; larger ones are split by the next 8 bits. */
 const INSERTION_MAX = 32;
 
@@ -48,7 +43,7 @@ export class WeightOrder {
   /** After `bucket()`: where each bucket starts in `sorted`; `starts[top + 1]` is `size`. */
   private readonly starts = new Int32Array(BUCKETS + 1);
   /** Per digit: the ends of its 256 sub-ranges while a range is split by it. */
-  private readonly digitEnds = DIGITS.map(() => new Int32Array(256));
+  private readonly digitEnds = Array.from({ length: DIGITS }, () => new Int32Array(256));
   private top = -1;
   private nextBucket = 0;
   private sortedEnd = 0;
@@ -117,14 +112,15 @@ export class WeightOrder {
     }
   }
 
-  /** Sorts `sorted[start..end)`, whose weights share every bit above `DIGITS[digit]`. */
+  /** Sorts `sorted[start..end)`, whose weights share every bit above digit `digit`. */
   private sortRange(start: number, end: number, digit: number): void {
-    if (end - start <= INSERTION_MAX || digit === DIGITS.length) {
+    if (end - start <= INSERTION_MAX || digit === DIGITS) {
       this.insertionSort(start, end);
       return;
     }
     const { sorted, spare, words } = this;
-    const [word, shift] = DIGITS[digit]!;
+    const word = DIGIT_WORD[digit] as number;
+    const shift = DIGIT_SHIFT[digit] as number;
     const ends = this.digitEnds[digit]!;
     ends.fill(0);
     // Heaviest first: the digit counted down from 255.
@@ -143,7 +139,7 @@ export class WeightOrder {
       ends[key] = at;
       spare[at] = s;
     }
-    sorted.set(spare.subarray(start, end), start);
+    for (let a = start; a < end; a++) sorted[a] = spare[a] as number;
     // `ends` now holds each sub-range's start.
     for (let key = 0; key < 256; key++) {
       const from = ends[key] as number;
