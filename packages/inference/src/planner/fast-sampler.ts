@@ -3,7 +3,7 @@ import { WeightOrder } from './weight-order.ts';
 /** Returned by `FastSampler.sample` when it cannot prove its answer equal to `sampleExact`'s. */
 export const UNDECIDED = -1;
 
-/** Entries per block of the first pass, which keeps each block's largest logit (a multiple of 4). */
+/** Entries per block of the first pass, which keeps each block's largest logit (a multiple of 8). */
 const BLOCK = 64;
 
 /**
@@ -52,26 +52,42 @@ export class FastSampler {
     const blockMax = this.blockMax;
     let best = Number.NEGATIVE_INFINITY;
     let b = 0;
-    // Four independent maxima so that the comparisons do not wait on each other; a
+    // Eight independent maxima so that the comparisons do not wait on each other; a
     // comparison with NaN is false, so NaN never becomes a maximum.
     for (let i = 0, full = allowed - (allowed % BLOCK); i < full; b++) {
       let m0 = Number.NEGATIVE_INFINITY;
       let m1 = m0;
       let m2 = m0;
       let m3 = m0;
-      for (const end = i + BLOCK; i < end; i += 4) {
+      let m4 = m0;
+      let m5 = m0;
+      let m6 = m0;
+      let m7 = m0;
+      for (const end = i + BLOCK; i < end; i += 8) {
         const v0 = logits[i] as number;
         const v1 = logits[i + 1] as number;
         const v2 = logits[i + 2] as number;
         const v3 = logits[i + 3] as number;
+        const v4 = logits[i + 4] as number;
+        const v5 = logits[i + 5] as number;
+        const v6 = logits[i + 6] as number;
+        const v7 = logits[i + 7] as number;
         if (v0 > m0) m0 = v0;
         if (v1 > m1) m1 = v1;
         if (v2 > m2) m2 = v2;
         if (v3 > m3) m3 = v3;
+        if (v4 > m4) m4 = v4;
+        if (v5 > m5) m5 = v5;
+        if (v6 > m6) m6 = v6;
+        if (v7 > m7) m7 = v7;
       }
       if (m1 > m0) m0 = m1;
       if (m3 > m2) m2 = m3;
+      if (m5 > m4) m4 = m5;
+      if (m7 > m6) m6 = m7;
       if (m2 > m0) m0 = m2;
+      if (m6 > m4) m4 = m6;
+      if (m4 > m0) m0 = m4;
       blockMax[b] = m0;
       if (m0 > best) best = m0;
     }
