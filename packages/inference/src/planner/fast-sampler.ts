@@ -7,14 +7,14 @@ export const UNDECIDED = -1;
 const BLOCK = 64;
 
 /**
- * Weights below e^-38 (< 2^-54) vanish when added to a sum of at least 1, which is what
- * a sorted sum is once it holds the largest weight (exactly 1): without truncation the
- * draw's mass is then exact without them.
+ * Without truncation, entries below e^-38 of the largest weight are not weighed: such
+ * weights (< 2^-54) vanish when added to the sorted sum, which starts at the largest
+ * weight, exactly 1, so the draw's mass is exact without them.
  */
 const SKIP_FULL = -38;
 /**
- * With top-k or top-p, weights below e^-20 are only counted: at most 2e-9 each, they
- * move the top-p target by less than its rounding margin allows for almost every token.
+ * With top-k or top-p, entries below e^-20 of the largest are only counted: at most
+ * 2e-9 each, they move the top-p target by less than its margin for almost every token.
  */
 const SKIP_TRUNCATED = -20;
 
@@ -25,8 +25,10 @@ const SKIP_TRUNCATED = -20;
  * distribution:
  *
  * 1. `max` keeps each block's largest logit, so that
- * 2. `sample` visits only the blocks holding a logit above the cutoff `max + x*T`: below
- *    it no weight exceeds `bound` (e^x, x -38 or -20), and such entries are only counted;
+ * 2. `sample` visits only the blocks holding a logit above the cutoff: `max + x*T` with
+ *    x -38 or -20, raised with top-k to the (k+1)-th largest block maximum. Entries at
+ *    or below it are only counted; none weighs more than `bound`, the weight of the
+ *    largest of them;
  * 3. the entries above it get their exact weight, and are ordered (weight desc, index
  *    asc) lazily, bucket by bucket, as far as the walk needs (WeightOrder);
  * 4. top-k needs no total; without truncation, the skipped weights vanish in the sorted
@@ -40,6 +42,7 @@ const SKIP_TRUNCATED = -20;
  */
 export class FastSampler {
   private blockMax = new Float64Array(0);
+  private selection = new Float64Array(0);
   private readonly order = new WeightOrder();
 
   /**
@@ -114,32 +117,70 @@ export class FastSampler {
     p: number,
     draw: number,
   ): number {
+    const blocks = Math.ceil(allowed / BLOCK);
     const truncated = k < allowed || p < 1;
-    const skip = truncated ? SKIP_TRUNCATED : SKIP_FULL;
-    // Every logit at or below `cutoff` has x <= xCutoff (the weight's exponent, computed
-    // as the exact rule does, rises with the logit), so a weight of at most `bound`
-    // (Math.exp is within an ulp). Rounding can move the cutoff: then it is checked.
-    const cutoff = max + skip * temperature;
-    const xCutoff = (cutoff - max) / temperature;
-    if (!(xCutoff <= skip)) return UNDECIDED;
-    const bound = Math.exp(xCutoff) * (1 + 2 ** -40);
+    let cutoff = max + (truncated ? SKIP_TRUNCATED : SKIP_FULL) * temperature;
+    // Top-k needs no total: above the (k+1)-th largest block maximum lie the k larger
+    // block maxima at least, so every entry of the top k.
+    if (k < blocks) cutoff = Math.max(cutoff, this.largestBlockMax(blocks, k + 1));
 
     const order = this.order;
     order.reset(allowed);
     const blockMax = this.blockMax;
-    const blocks = Math.ceil(allowed / BLOCK);
+    let skippedMax = Number.NEGATIVE_INFINITY;
     for (let b = 0; b < blocks; b++) {
-      if (!((blockMax[b] as number) > cutoff)) continue;
+      const m = blockMax[b] as number;
+      if (!(m > cutoff)) {
+        if (m > skippedMax) skippedMax = m;
+        continue;
+      }
       for (let i = b * BLOCK, end = Math.min(i + BLOCK, allowed); i < end; i++) {
         const l = logits[i] as number;
         if (l > cutoff) order.add(i, Math.exp((l - max) / temperature));
+        else if (l > skippedMax) skippedMax = l;
       }
     }
+    if (order.size === 0) return UNDECIDED;
     order.bucket();
+    // The weight's exponent, computed as the exact rule does, never falls as the logit
+    // rises, and Math.exp is within an ulp: no skipped weight exceeds `bound`.
+    const bound =
+      skippedMax === Number.NEGATIVE_INFINITY
+        ? 0
+        : Math.exp((skippedMax - max) / temperature) * (1 + 2 ** -40);
 
     if (k < allowed) return this.topK(k, p, bound, draw);
     if (p < 1) return this.topP(allowed, p, bound, draw);
     return this.untruncated(bound, draw);
+  }
+
+  /** The r-th largest of the first `blocks` block maxima (quickselect on a copy). */
+  private largestBlockMax(blocks: number, r: number): number {
+    if (this.selection.length < blocks) this.selection = new Float64Array(blocks);
+    const values = this.selection;
+    for (let b = 0; b < blocks; b++) values[b] = this.blockMax[b] as number;
+    // The (blocks - r)-th smallest, 0-based; no NaN among block maxima.
+    const target = blocks - r;
+    let lo = 0;
+    let hi = blocks - 1;
+    while (lo < hi) {
+      const pivot = values[(lo + hi) >>> 1] as number;
+      let i = lo;
+      let j = hi;
+      while (i <= j) {
+        while ((values[i] as number) < pivot) i++;
+        while ((values[j] as number) > pivot) j--;
+        if (i <= j) {
+          const t = values[i] as number;
+          values[i++] = values[j] as number;
+          values[j--] = t;
+        }
+      }
+      if (target <= j) hi = j;
+      else if (target >= i) lo = i;
+      else break;
+    }
+    return values[target] as number;
   }
 
   /** Top-k (then top-p inside it): only the k largest weights matter, no total. */
@@ -203,6 +244,7 @@ export class FastSampler {
    */
   private untruncated(bound: number, draw: number): number {
     const order = this.order;
+    if (!(bound < 2 ** -53)) return UNDECIDED;
     let mass = 0;
     for (let j = 0; j < order.size; j++) mass += order.weightAt(j);
     let u = draw * mass;
