@@ -26,9 +26,9 @@ const SKIP_TRUNCATED = -20;
  *
  * 1. `max` keeps each block's largest logit, so that
  * 2. `sample` visits only the blocks holding a logit above the cutoff: `max + x*T` with
- *    x -38 or -20, raised with top-k to the (k+1)-th largest block maximum. Entries at
- *    or below it are only counted; none weighs more than `bound`, the weight of the
- *    largest of them;
+ *    x -38 or -20; with top-k, the (k+1)-th largest block maximum where that is higher
+ *    or the first cutoff leaves fewer than k entries. Entries at or below it are only
+ *    counted; none weighs more than `bound`, the weight of the largest of them;
  * 3. the entries above it get their exact weight, and are ordered (weight desc, index
  *    asc) lazily, bucket by bucket, as far as the walk needs (WeightOrder);
  * 4. top-k needs no total; without truncation, the skipped weights vanish in the sorted
@@ -119,27 +119,17 @@ export class FastSampler {
   ): number {
     const blocks = Math.ceil(allowed / BLOCK);
     const truncated = k < allowed || p < 1;
-    let cutoff = max + (truncated ? SKIP_TRUNCATED : SKIP_FULL) * temperature;
-    // Top-k needs no total: above the (k+1)-th largest block maximum lie the k larger
-    // block maxima at least, so every entry of the top k.
-    if (k < blocks) cutoff = Math.max(cutoff, this.largestBlockMax(blocks, k + 1));
+    const cutoff = max + (truncated ? SKIP_TRUNCATED : SKIP_FULL) * temperature;
+    // Top-k needs no total, only its k entries: above the (k+1)-th largest block maximum
+    // lie k block maxima at least. Collected above the higher of the two cutoffs first,
+    // and again above this one if that left fewer than k.
+    let floor = cutoff;
+    if (k < allowed) floor = k < blocks ? this.largestBlockMax(blocks, k + 1) : Number.NEGATIVE_INFINITY;
+    let skippedMax = this.collect(logits, allowed, max, temperature, Math.max(cutoff, floor));
+    if (this.order.size < k && floor < cutoff)
+      skippedMax = this.collect(logits, allowed, max, temperature, floor);
 
     const order = this.order;
-    order.reset(allowed);
-    const blockMax = this.blockMax;
-    let skippedMax = Number.NEGATIVE_INFINITY;
-    for (let b = 0; b < blocks; b++) {
-      const m = blockMax[b] as number;
-      if (!(m > cutoff)) {
-        if (m > skippedMax) skippedMax = m;
-        continue;
-      }
-      for (let i = b * BLOCK, end = Math.min(i + BLOCK, allowed); i < end; i++) {
-        const l = logits[i] as number;
-        if (l > cutoff) order.add(i, Math.exp((l - max) / temperature));
-        else if (l > skippedMax) skippedMax = l;
-      }
-    }
     if (order.size === 0) return UNDECIDED;
     order.bucket();
     // The weight's exponent, computed as the exact rule does, never falls as the logit
@@ -152,6 +142,35 @@ export class FastSampler {
     if (k < allowed) return this.topK(k, p, bound, draw);
     if (p < 1) return this.topP(allowed, p, bound, draw);
     return this.untruncated(bound, draw);
+  }
+
+  /**
+   * Weighs every entry above `cutoff`, in index order, visiting only the blocks whose
+   * maximum is above it; returns the largest logit left out (-Infinity if none).
+   */
+  private collect(
+    logits: Float32Array,
+    allowed: number,
+    max: number,
+    temperature: number,
+    cutoff: number,
+  ): number {
+    const { order, blockMax } = this;
+    order.reset(allowed);
+    let skippedMax = Number.NEGATIVE_INFINITY;
+    for (let b = 0, blocks = Math.ceil(allowed / BLOCK); b < blocks; b++) {
+      const m = blockMax[b] as number;
+      if (!(m > cutoff)) {
+        if (m > skippedMax) skippedMax = m;
+        continue;
+      }
+      for (let i = b * BLOCK, end = Math.min(i + BLOCK, allowed); i < end; i++) {
+        const l = logits[i] as number;
+        if (l > cutoff) order.add(i, Math.exp((l - max) / temperature));
+        else if (l > skippedMax) skippedMax = l;
+      }
+    }
+    return skippedMax;
   }
 
   /** The r-th largest of the first `blocks` block maxima (quickselect on a copy). */
