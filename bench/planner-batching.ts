@@ -6,8 +6,9 @@
  * as the planner worker does with PLANNER_MAX_BATCH = B): tokens/s, plans/s, latency per
  * plan, tokens per second of CPU time (steadier than wall-clock rates when other work
  * shares the machine), and the share of the planner thread's busy time spent outside
- * `session.run` (sampling, and the engine's own work). Two workloads: all 512x512, and mixed sizes
- * with prompts of different lengths. Then the KV cache against recomputing the whole
+ * `session.run` (sampling, and the engine's own work), with the mean model call and the
+ * sampling time per token. Two workloads: all 512x512, and mixed sizes with prompts of
+ * different lengths. Then the KV cache against recomputing the whole
  * sequence each step, over the first tokens of a plan. Ratios are against batch 1 (and
  * against recompute) in the same run. Prints markdown; asserts nothing.
  *
@@ -89,6 +90,9 @@ interface RunFigures {
   outsideRunShare: number;
   samplingShare: number;
   engineShare: number;
+  /** Mean time of one model call (prefills and decode steps), and of sampling one token. */
+  runMsPerCall: number;
+  samplingUsPerToken: number;
   vsBatch1: { tokensPerSecond: number; tokensPerCpuSecond: number; latencyMean: number };
 }
 
@@ -187,6 +191,8 @@ try {
         outsideRunShare: 1 - engine.runMs / engine.busyMs,
         samplingShare: engine.samplingMs / engine.busyMs,
         engineShare: (engine.busyMs - engine.runMs - engine.samplingMs) / engine.busyMs,
+        runMsPerCall: engine.runMs / (engine.steps + engine.prefills),
+        samplingUsPerToken: (engine.samplingMs * 1000) / engine.tokens,
         vsBatch1: {
           tokensPerSecond: base ? tokensPerSecond / base.tokensPerSecond : 1,
           tokensPerCpuSecond: base ? tokensPerCpuSecond / base.tokensPerCpuSecond : 1,
@@ -207,14 +213,14 @@ try {
   for (const { name, plans, runs } of report) {
     console.log(`\n### ${name} (${plans} plans, B in flight)\n`);
     console.log(
-      '| batch | tokens/s | plans/s | tokens per CPU-s | rows/step | latency mean s | p95 s | tokens/s vs B=1 | tokens per CPU-s vs B=1 | latency vs B=1 | outside session.run | sampling | engine |',
+      '| batch | tokens/s | plans/s | tokens per CPU-s | rows/step | latency mean s | p95 s | tokens/s vs B=1 | tokens per CPU-s vs B=1 | latency vs B=1 | outside session.run | sampling | engine | session.run ms/call | sampling µs/token |',
     );
     console.log(
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
     for (const r of runs) {
       console.log(
-        `| ${r.batch} | ${r.tokensPerSecond.toFixed(0)} | ${r.plansPerSecond.toFixed(2)} | ${r.tokensPerCpuSecond.toFixed(0)} | ${r.meanBatch.toFixed(1)} | ${s(r.latency.meanMs)} | ${s(r.latency.p95Ms)} | **${r.vsBatch1.tokensPerSecond.toFixed(2)}x** | ${r.vsBatch1.tokensPerCpuSecond.toFixed(2)}x | ${r.vsBatch1.latencyMean.toFixed(2)}x | ${pct(r.outsideRunShare)} | ${pct(r.samplingShare)} | ${pct(r.engineShare)} |`,
+        `| ${r.batch} | ${r.tokensPerSecond.toFixed(0)} | ${r.plansPerSecond.toFixed(2)} | ${r.tokensPerCpuSecond.toFixed(0)} | ${r.meanBatch.toFixed(1)} | ${s(r.latency.meanMs)} | ${s(r.latency.p95Ms)} | **${r.vsBatch1.tokensPerSecond.toFixed(2)}x** | ${r.vsBatch1.tokensPerCpuSecond.toFixed(2)}x | ${r.vsBatch1.latencyMean.toFixed(2)}x | ${pct(r.outsideRunShare)} | ${pct(r.samplingShare)} | ${pct(r.engineShare)} | ${r.runMsPerCall.toFixed(2)} | ${r.samplingUsPerToken.toFixed(1)} |`,
       );
     }
   }

@@ -10,7 +10,8 @@ const params = (p: Partial<SamplingParams> = {}): SamplingParams => ({
 
 function draw(logits: number[], allowed: number, p: SamplingParams, seed: number, n: number): number[] {
   const random = new SeededRandom(seed);
-  return Array.from({ length: n }, () => sampleToken(logits, allowed, p, random));
+  const row = Float32Array.from(logits);
+  return Array.from({ length: n }, () => sampleToken(row, allowed, p, random));
 }
 
 function histogram(values: number[]): Map<number, number> {
@@ -79,6 +80,8 @@ describe('sampleToken', () => {
   });
 
   it('rejects logits with nothing finite in range', () => {
-    expect(() => sampleToken([Number.NaN, Number.NaN], 2, params(), new SeededRandom(1))).toThrow(RangeError);
+    expect(() =>
+      sampleToken(Float32Array.from([Number.NaN, Number.NaN]), 2, params(), new SeededRandom(1)),
+    ).toThrow(RangeError);
   });
 });
