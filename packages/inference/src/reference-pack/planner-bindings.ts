@@ -34,8 +34,19 @@ export const C = {
   imageTokens: 33,
   textNouns: 34,
   relation: 35, // RELATION_SLOTS x [direction (+1 above, -1 below), text before, objects before]
+  /** Palette index + 1 of the colour the first background noun has by default (sky: blue). */
+  backgroundDefaultId: 41,
+  groundDefaultId: 42,
+  // Sequence bookkeeping (sequenceContributions), the same in every kind of step:
+  /** Real tokens so far: a token's index among them is this count before it. */
+  tokens: 43,
+  /** Reference images in the prompt (their closing end-of-image markers). */
+  references: 44,
+  /** Index among the real tokens of the first reference's first image token. */
+  referenceStart: 45,
+  eops: 46,
 } as const;
-export const CONTRIBUTION_WIDTH = C.relation + 3 * RELATION_SLOTS;
+export const CONTRIBUTION_WIDTH = C.eops + 1;
 
 export interface PromptSoFar {
   /**
@@ -135,16 +146,38 @@ export function promptContributions(
   const isNoun = nounOf(nowSlot);
   const boundId = mul(g.split(picked, FEATURE_WIDTH)[F.colourId]!, isNoun);
   const boundOneHot = mul(slice(picked, F.colour, PALETTE.length), isNoun);
-  const nounColourId = g.op('Where', [
-    g.op('Greater', [boundId, f(0)]),
-    boundId,
-    mul(nowSlot[F.defaultColourId]!, isNoun),
-  ]);
-  /** The colour of the first noun of `slot` given one, written by that noun alone. */
+  const defaultId = mul(nowSlot[F.defaultColourId]!, isNoun);
+  const nounColourId = g.op('Where', [g.op('Greater', [boundId, f(0)]), boundId, defaultId]);
+
+  // A colour after its noun ("make the background green", "the circle that is red"): it
+  // belongs to the nearest noun before it when only linking words stand between them.
+  const unlinked = exclusiveSum(sub(f(1), backSlot[F.linking]!), 2); // non-linking tokens nearer than k
+  const nounBefore = mul(nounOf(backSlot), eq(unlinked, 0)); // [B,S,K,1], one k at most
+  const target = g.split(
+    g.op('Squeeze', [
+      g.op('MatMul', [g.op('Transpose', [nounBefore], { perm: [0, 1, 3, 2] }), back]),
+      i64([2]),
+    ]),
+    FEATURE_WIDTH,
+  ); // the features of that noun, or zeros
+  const predicative = mul(nowSlot[F.isColour]!, nounOf(target));
+  const predicativeId = mul(predicative, nowSlot[F.colourId]!);
+  /**
+   * What the first writer of `pastSlotIndex` writes: a noun of kind `slot` with a colour
+   * (`colourId`), or a colour word following a noun of that kind.
+   */
   const firstColoured = (slot: number, pastSlotIndex: number, colourId = nounColourId) => {
-    const coloured = mul(nowSlot[slot]!, positive(colourId));
-    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(coloured));
-    return mul(coloured, eq(earlier, 0), colourId);
+    const byNoun = mul(nowSlot[slot]!, positive(colourId));
+    const byColour = mul(predicative, target[slot]!);
+    const writes = add(byNoun, byColour);
+    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(writes));
+    return mul(eq(earlier, 0), add(mul(byNoun, colourId), mul(byColour, predicativeId)));
+  };
+  /** The default colour of the first noun of `slot` that has one, whatever it was given. */
+  const firstDefault = (slot: number, pastSlotIndex: number) => {
+    const has = mul(nowSlot[slot]!, positive(defaultId));
+    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(has));
+    return mul(has, eq(earlier, 0), defaultId);
   };
 
   // Grid sizes, read after `<sop>`; the preview grid's `<sop>` follows the main grid's `<eop>`.
@@ -161,8 +194,16 @@ export function promptContributions(
   const kindId = add(add(nowSlot[F.circle]!, mul(nowSlot[F.square]!, f(2))), mul(nowSlot[F.triangle]!, f(3)));
   const slotted = (value: string) =>
     Array.from({ length: OBJECT_SLOTS }, (_, k) => mul(object, value, eq(objectsBefore, k)));
+  // An object's colour: its noun's, or else a colour following it (the latest object).
+  const objectColours = Array.from({ length: OBJECT_SLOTS }, (_, k) => {
+    const byNoun = mul(object, eq(objectsBefore, k));
+    const byColour = mul(predicative, target[F.object]!, eq(objectsBefore, k + 1));
+    const writes = add(mul(byNoun, positive(nounColourId)), byColour);
+    const earlier = add(positive(past(C.objectColourId + k)), exclusiveSum(writes));
+    return add(mul(byNoun, nounColourId), mul(byColour, eq(earlier, 0), predicativeId));
+  });
   const textNoun = nowSlot[F.textNoun]!;
-  const freeColours = sub(slice(now, F.colour, PALETTE.length), boundOneHot);
+  const freeColours = sub(mul(slice(now, F.colour, PALETTE.length), sub(f(1), predicative)), boundOneHot);
 
   const direction = sub(nowSlot[F.above]!, nowSlot[F.below]!);
   const relation = add(nowSlot[F.above]!, nowSlot[F.below]!);
@@ -179,13 +220,14 @@ export function promptContributions(
     return [mul(gate, direction), mul(gate, textBefore), mul(gate, objectsBefore)];
   }).flat();
 
+  const none = mul(object, f(0));
   const parts = [
-    firstColoured(F.background, C.backgroundColourId),
+    firstColoured(F.background, C.backgroundColourId, boundId),
     nowSlot[F.ground]!,
-    firstColoured(F.ground, C.groundColourId),
+    firstColoured(F.ground, C.groundColourId, boundId),
     firstColoured(F.textNoun, C.panelColourId, boundId),
     object,
-    ...slotted(nounColourId),
+    ...objectColours,
     ...slotted(kindId),
     freeColours,
     doubleQuote,
@@ -194,10 +236,61 @@ export function promptContributions(
     mul(gridWidth, sub(f(1), afterEop3)),
     mul(gridHeight, afterEop2),
     mul(gridWidth, afterEop3),
-    nowSlot[F.image]!,
+    none, // image tokens: sequenceContributions
     textNoun,
     ...relations,
+    firstDefault(F.background, C.backgroundDefaultId),
+    firstDefault(F.ground, C.groundDefaultId),
+    ...[C.tokens, C.references, C.referenceStart, C.eops].map(() => none),
   ];
   const contributions = g.op('Concat', parts, { axis: -1 });
   return g.op('Pad', [contributions, i64([0, 0, 0, 0, 0, FEATURE_WIDTH - CONTRIBUTION_WIDTH])]);
+}
+
+/**
+ * Contributions [B, S, FEATURE_WIDTH] every token makes, whatever else it means and in
+ * whatever kind of step it arrives: where it stands in the sequence. Image tokens count
+ * toward the grid being generated only once the prompt has given the grid sizes (after an
+ * `<eop>`), so a reference image's tokens ahead of the text do not; the first
+ * begin-of-image before any end-of-image opens the first reference.
+ */
+export function sequenceContributions(
+  g: GraphBuilder,
+  { features, pastSums }: { features: string; pastSums: string },
+): string {
+  const f = (v: number) => g.scalar(v);
+  const i64 = (values: number[]) => g.constInt64(values, [values.length]);
+  const mul = (...xs: string[]) => xs.reduce((a, b) => g.op('Mul', [a, b]));
+  const toFloat = (x: string) => g.op('Cast', [x], { to: DType.float });
+  const slot = (index: number) => g.op('Slice', [features, i64([index]), i64([index + 1]), i64([-1])]);
+  const past = (index: number) => g.op('Slice', [pastSums, i64([index]), i64([index + 1]), i64([-1])]);
+  /** How many earlier tokens had `x`: cached ones (`pastCount`), and earlier current ones. */
+  const before = (x: string, pastCount: string) =>
+    g.op('Add', [pastCount, g.op('CumSum', [x, g.scalarInt(1)], { exclusive: 1 })]);
+
+  const eopsBefore = before(slot(F.eop), past(C.eops));
+  const endsBefore = before(slot(F.endOfImage), past(C.references));
+  const index = before(slot(F.real), past(C.tokens));
+  const values: Array<[number, string]> = [
+    [C.tokens, slot(F.real)],
+    [C.references, slot(F.endOfImage)],
+    [
+      C.referenceStart,
+      mul(slot(F.beginOfImage), toFloat(g.op('Equal', [endsBefore, f(0)])), g.op('Add', [index, f(1)])),
+    ],
+    [C.eops, slot(F.eop)],
+    [C.imageTokens, mul(slot(F.image), toFloat(g.op('Greater', [eopsBefore, f(0)])))],
+  ];
+  const placement = new Float32Array(values.length * FEATURE_WIDTH);
+  values.forEach(([target], i) => {
+    placement[i * FEATURE_WIDTH + target] = 1;
+  });
+  return g.op('MatMul', [
+    g.op(
+      'Concat',
+      values.map(([, value]) => value),
+      { axis: -1 },
+    ),
+    g.constFloat(placement, [values.length, FEATURE_WIDTH], 'sequence_slots'),
+  ]);
 }

@@ -36,6 +36,7 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
     grid: { mainPatch: 32, previewSide: 16 },
     sampling: { temperature: 0.9, topP: 0.75, topK: 0 },
+    imageTokenizer: { model: 'image_tokenizer.onnx' },
   },
   decoder: {
     denoiser: 'denoiser.onnx',
@@ -56,6 +57,18 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
     defaultSteps: 50,
     defaultGuidanceScale: 1.5,
+    reference: {
+      vaeEncoder: 'vae_encoder.onnx',
+      cache: {
+        numLayers: 1,
+        numHeads: 1,
+        // One entry per 16x16-pixel patch token: its 2x2 latent cells of 16 channels.
+        headDim: 64,
+        input: 'reference_key_values',
+        mask: 'reference_attention_mask',
+        output: 'reference_present',
+      },
+    },
   },
   preview: { model: 'preview.onnx', cellPixels: 8 },
 };
