@@ -84,7 +84,12 @@ export async function loadModelPack(dir: string): Promise<ModelPack> {
     );
   }
   if (files.vaeEncoder)
-    checkContract(root, files.vaeEncoder, await readGraph(root, files.vaeEncoder), vaeEncoderContract(manifest));
+    checkContract(
+      root,
+      files.vaeEncoder,
+      await readGraph(root, files.vaeEncoder),
+      vaeEncoderContract(manifest),
+    );
 
   return { dir: root, manifest, files };
 }

@@ -22,10 +22,17 @@ export const createModelJobs: CreateModelJobs<DecoderJobs> = async (pack, option
     await denoiser.release();
     throw error;
   });
+  const vaeEncoder = pack.files.vaeEncoder
+    ? await openSession(pack.files.vaeEncoder, options).catch(async (error: unknown) => {
+        await Promise.allSettled([denoiser.release(), vaeDecoder.release()]);
+        throw error;
+      })
+    : undefined;
+  const sessions = { denoiser, vaeDecoder, ...(vaeEncoder ? { vaeEncoder } : {}) };
   return {
     jobs: {
       render: (request, context) =>
-        runDecoderLoop({ denoiser, vaeDecoder }, pack.manifest, request, {
+        runDecoderLoop(sessions, pack.manifest, request, {
           throwIfCanceled: () => context.throwIfCanceled(),
           onStep: (step, total) => context.progress({ step, total } satisfies DecoderStepProgress, true),
         }),
@@ -34,7 +41,11 @@ export const createModelJobs: CreateModelJobs<DecoderJobs> = async (pack, option
       try {
         await denoiser.release();
       } finally {
-        await vaeDecoder.release();
+        try {
+          await vaeDecoder.release();
+        } finally {
+          await vaeEncoder?.release();
+        }
       }
     },
   };

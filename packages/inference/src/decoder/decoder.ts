@@ -3,10 +3,18 @@ import { ModelThread } from '../execution/model-thread.ts';
 import type { ModelPack } from '../model-pack.ts';
 import type { DecoderJobs, DecoderStepProgress } from './decoder-jobs.ts';
 import { CONTENT_TYPES, encodeRgb } from './image-encoding.ts';
+import { referencePixels } from '../reference-images/reference-image.ts';
 import type { RenderOptions, RenderRequest, RenderResult } from './render-request.ts';
 import { resolveRenderRequest } from './render-request-validation.ts';
 
-export type { ImageFormat, RenderOptions, RenderRequest, RenderResult, TokenGrid } from './render-request.ts';
+export type {
+  ImageFormat,
+  ReferenceImageInput,
+  RenderOptions,
+  RenderRequest,
+  RenderResult,
+  TokenGrid,
+} from './render-request.ts';
 
 const DECODER_JOBS = new URL('./decoder-jobs.ts', import.meta.url);
 
@@ -31,14 +39,24 @@ export class Decoder {
   }
 
   /**
-   * Renders one image. Rejects with InvalidInputError before any model runs when the
-   * request does not fit the pack, with CanceledError when `signal` aborts
+   * Renders one image, conditioned on `references` when given (image-to-image). Rejects
+   * with InvalidInputError before any model runs when the request does not fit the pack
+   * (UnsupportedFeatureError for references to a pack that reads none), with CanceledError when `signal` aborts
    * (decoding stops at the next step boundary; no step is reported after the abort).
    */
   async render(req: RenderRequest, opts: RenderOptions = {}): Promise<RenderResult> {
     const started = performance.now();
     const { signal, onStep } = opts;
     const request = resolveRenderRequest(this.pack.manifest, req);
+    if (req.references?.length) {
+      // Decoded here, on libuv's pool: the model thread gets pixels at the output size.
+      request.references = await Promise.all(
+        req.references.map(async ({ image, tokens }) => ({
+          tokens,
+          pixels: await referencePixels(image, request.width, request.height, 'signed'),
+        })),
+      );
+    }
     const decoded = await this.thread.run<'render', DecoderStepProgress>('render', request, {
       signal,
       onProgress: ({ step, total }) => {

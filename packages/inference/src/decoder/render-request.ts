@@ -25,6 +25,18 @@ export interface RenderRequest {
   guidanceScale?: number;
   /** Output encoding; default 'png'. */
   format?: ImageFormat;
+  /**
+   * Reference images (image-to-image), at most 4; the pack must have `decoder.reference`.
+   * Each is scaled to cover the output size (cropped from the centre) and VAE-encoded.
+   */
+  references?: ReferenceImageInput[];
+}
+
+export interface ReferenceImageInput {
+  /** The image: PNG, JPEG or WebP bytes. */
+  image: Uint8Array;
+  /** Its semantic tokens as the planner read them (ImageTokenizer): a grid of this image's aspect. */
+  tokens: TokenGrid;
 }
 
 export interface RenderResult {

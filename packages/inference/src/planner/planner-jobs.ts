@@ -7,7 +7,7 @@ import { ModelError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import type { CreateModelJobs, ModelJob } from '../execution/model-job.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptText, planLayout } from './prompt-template.ts';
+import { buildPromptIds, planLayout } from './prompt-template.ts';
 import type { SamplingParams } from './sampler.ts';
 import { runTokenLoop } from './token-loop.ts';
 
@@ -15,6 +15,8 @@ export interface PlanJobRow {
   prompt: string;
   seed: number;
   sampling: SamplingParams;
+  /** Each reference image's main-grid tokens (codebook indices), in the prompt ahead of the text. */
+  references: number[][];
 }
 
 /** One batch: rows of the same image size. */
@@ -62,7 +64,7 @@ export const createModelJobs: CreateModelJobs<PlannerJobs> = async (pack, option
         const started = performance.now();
         const layout = planLayout(manifest, input.width, input.height);
         const rows = input.rows.map((row) => ({
-          promptIds: tokenizer.encode(buildPromptText(manifest, row.prompt, layout)),
+          promptIds: buildPromptIds(tokenizer, manifest, row.prompt, layout, row.references),
           seed: row.seed,
           sampling: row.sampling,
         }));

@@ -2,7 +2,8 @@ import { InvalidInputError } from '../errors.ts';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions } from '../execution/execution-options.ts';
 import { ModelThread } from '../execution/model-thread.ts';
 import type { ModelPack } from '../model-pack.ts';
-import { validateImageSize } from '../sizes.ts';
+import { MAX_REFERENCE_IMAGES } from '../reference-images/reference-image.ts';
+import { mainGridSize, validateImageSize } from '../sizes.ts';
 import type { PlanJobRow, PlannerJobs, PlanProgress } from './planner-jobs.ts';
 import type { SamplingParams } from './sampler.ts';
 import type { TokenGrid } from './token-grid.ts';
@@ -23,6 +24,20 @@ export interface PlanRequest {
   topK?: number;
   /** Default true. false re-feeds the whole sequence each step (verification, benchmarks). */
   useKvCache?: boolean;
+  /**
+   * Reference images (image-to-image), as the pack's image tokenizer read them for this
+   * size (ImageTokenizer): main grids of codebook indices, at most 4. The plan follows them.
+   */
+  references?: TokenGrid[];
+}
+
+/**
+ * Requests that may share a batch have the same key: one image size, one mode, and the
+ * same number of reference images (a batch's rows must be alike, as upstream requires).
+ */
+export function planBatchKey(request: PlanRequest): string {
+  const kv = (request.useKvCache ?? true) ? 'kv' : 'full';
+  return `${request.width}x${request.height}/${kv}/${request.references?.length ?? 0} references`;
 }
 
 export interface PlanResult {
@@ -68,7 +83,10 @@ export class Planner {
     return result!;
   }
 
-  /** Plans several prompts in one batch; all must share width and height. Row i gets request i's seed. */
+  /**
+   * Plans several prompts in one batch; all must have the same `planBatchKey` (size, mode,
+   * number of reference images). Row i gets request i's seed.
+   */
   async planBatch(requests: PlanRequest[], options: PlanOptions = {}): Promise<PlanResult[]> {
     if (requests.length === 0) return [];
     const first = requests[0]!;
@@ -83,6 +101,12 @@ export class Planner {
       }
       if ((request.useKvCache ?? true) !== (first.useKvCache ?? true)) {
         throw new InvalidInputError('useKvCache', 'a batch runs in one mode');
+      }
+      if (planBatchKey(request) !== planBatchKey(first)) {
+        throw new InvalidInputError(
+          'references',
+          `a batch needs one number of reference images per row, got ${request.references?.length ?? 0} and ${first.references?.length ?? 0}`,
+        );
       }
     }
     return this.run(requests, options);
@@ -139,6 +163,32 @@ export class Planner {
     if (!Number.isInteger(sampling.topK) || sampling.topK < 0) {
       throw new InvalidInputError('topK', `must be a non-negative integer, got ${sampling.topK}`);
     }
-    return { prompt: request.prompt, seed: request.seed, sampling };
+    return { prompt: request.prompt, seed: request.seed, sampling, references: this.references(request) };
+  }
+
+  /** Each reference's tokens, checked against the grid this request's size plans. */
+  private references(request: PlanRequest): number[][] {
+    const references = request.references ?? [];
+    if (!Array.isArray(references) || references.length > MAX_REFERENCE_IMAGES) {
+      throw new InvalidInputError('references', `at most ${MAX_REFERENCE_IMAGES} reference images`);
+    }
+    const { rows, cols } = mainGridSize(this.pack.manifest, request.width, request.height);
+    const { codebookSize } = this.pack.manifest.planner.imageVocab;
+    return references.map((grid, i) => {
+      if (grid?.rows !== rows || grid.cols !== cols || grid.tokens?.length !== rows * cols) {
+        throw new InvalidInputError(
+          `references[${i}]`,
+          `a ${request.width}x${request.height} plan needs a ${rows}x${cols} token grid, got ${grid?.rows}x${grid?.cols}`,
+        );
+      }
+      const bad = grid.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codebookSize);
+      if (bad >= 0) {
+        throw new InvalidInputError(
+          `references[${i}]`,
+          `token ${bad} is ${grid.tokens[bad]}, not a codebook index`,
+        );
+      }
+      return [...grid.tokens];
+    });
   }
 }

@@ -7,6 +7,12 @@ import { DETAIL_LEVELS, PALETTE, Region } from './semantic-codebook.ts';
 const { latentChannels } = REFERENCE_MANIFEST.decoder;
 /** Latent cells per prior token along each axis: prior tokens cover 16 pixels, latent cells 8. */
 const PATCH = 2;
+/**
+ * Largest distance (normalised RGB) between a reference's latent cell and the planned
+ * colour for the reference's cell to be kept: shades of one palette colour are well
+ * inside it, two palette colours or a mix at an outline well outside.
+ */
+const SAME_COLOUR_DISTANCE = 0.6;
 /** One cached entry per prior token: the token (keys), its 2x2 latent cells (values). */
 export const REFERENCE_HEAD_DIM = latentChannels * PATCH * PATCH;
 
@@ -20,8 +26,9 @@ export const REFERENCE_HEAD_DIM = latentChannels * PATCH * PATCH;
  * - reading (every step): where a row's mask is on and the planned token at a patch
  *   means what the first reference has there (same region and colour, text panels
  *   excepted: their glyphs come from the prompt), the clean latent the denoiser steers
- *   to is the reference's own. So what an edit leaves alone keeps the reference's exact
- *   look, and what it changes follows the plan.
+ *   to is the reference's own, cell by cell where it looks like the plan. So what an
+ *   edit leaves alone keeps the reference's exact look, and what it changes follows the
+ *   plan.
  *
  * A trained DiT attends to every reference; this one reads the first.
  */
@@ -110,7 +117,15 @@ export function referenceCache(
             ],
             { blocksize: PATCH, mode: 'DCR' },
           );
-          return sub.op('Where', [keepCells, cachedLatent, x0]);
+          // Within a kept patch, a latent cell the reference's outline crosses (its colour
+          // far from the planned one) is drawn from the plan: no trace of what the edit changed.
+          const base = (x: string) => sub.op('Slice', [x, i64([0]), i64([3]), i64([1])]);
+          const difference = sub.op('Sub', [base(cachedLatent), base(x0)]);
+          const alike = sub.op('Less', [
+            sub.op('ReduceSum', [sub.op('Mul', [difference, difference]), i64([1])], { keepdims: 1 }),
+            sub.scalar(SAME_COLOUR_DISTANCE ** 2),
+          ]);
+          return sub.op('Where', [sub.op('And', [keepCells, alike]), cachedLatent, x0]);
         },
         (sub) => sub.op('Identity', [x0]),
       ),
