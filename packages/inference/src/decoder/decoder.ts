@@ -1,9 +1,9 @@
 import type { ExecutionOptions } from '../execution/execution-options.ts';
 import { ModelThread } from '../execution/model-thread.ts';
 import type { ModelPack } from '../model-pack.ts';
+import { referencePixels } from '../reference-images/reference-image.ts';
 import type { DecoderJobs, DecoderStepProgress } from './decoder-jobs.ts';
 import { CONTENT_TYPES, encodeRgb } from './image-encoding.ts';
-import { referencePixels } from '../reference-images/reference-image.ts';
 import type { RenderOptions, RenderRequest, RenderResult } from './render-request.ts';
 import { resolveRenderRequest } from './render-request-validation.ts';
 

@@ -2,10 +2,11 @@
  * The image tokenizer's model-thread job: a reference image's pixels in, its semantic
  * tokens out (see ../execution/README.md).
  */
+
+import { inputTensor } from '../decoder/onnx-feeds.ts';
 import { ModelError, ModelPackError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import type { CreateModelJobs, ModelJob } from '../execution/model-job.ts';
-import { inputTensor } from '../decoder/onnx-feeds.ts';
 import type { TokenGrid } from './token-grid.ts';
 
 export interface TokenizeInput {

@@ -7,9 +7,10 @@ import { CanceledError, InvalidInputError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
-import { Planner } from './planner.ts';
+import { encodeToken, PALETTE, Region } from '../reference-pack/semantic-codebook.ts';
+import { Planner, planBatchKey, type TokenGrid } from './planner.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptText, planLayout } from './prompt-template.ts';
+import { buildPromptIds, buildPromptText, planLayout } from './prompt-template.ts';
 import { runTokenLoop } from './token-loop.ts';
 
 let root: string;
@@ -160,4 +161,80 @@ describe('token loop', () => {
     expect(cached.map((r) => r.length)).toEqual([40, 40]);
     expect(uncached).toEqual(cached);
   });
+
+  it('puts each reference between image markers ahead of the text prompt', () => {
+    const layout = planLayout(pack.manifest, 512, 512);
+    const { firstTokenId } = pack.manifest.planner.imageVocab;
+    const ids = buildPromptIds(tokenizer, pack.manifest, PROMPT, layout, [[5, 6], [7]]);
+    const text = tokenizer.encode(buildPromptText(pack.manifest, PROMPT, layout));
+    const { beginOfImageId: begin, endOfImageId: end } = tokenizer;
+    expect(ids).toEqual([
+      begin,
+      firstTokenId + 5,
+      firstTokenId + 6,
+      end,
+      begin,
+      firstTokenId + 7,
+      end,
+      ...text,
+    ]);
+    expect(buildPromptIds(tokenizer, pack.manifest, PROMPT, layout)).toEqual(text);
+  });
+
+  it('gives the same tokens with and without the KV cache for rows with a reference image', async () => {
+    const layout = planLayout(pack.manifest, 512, 512);
+    const reference = discGrid(16, 16);
+    const rows = ['make the background green', 'a yellow circle'].map((prompt, i) => ({
+      promptIds: buildPromptIds(tokenizer, pack.manifest, prompt, layout, [reference.tokens]),
+      seed: 7 + i,
+      sampling: pack.manifest.planner.sampling,
+    }));
+    const run = (useKvCache: boolean) =>
+      runTokenLoop(session, pack.manifest, rows, {
+        count: 10,
+        padId: tokenizer.padId,
+        useKvCache,
+        beforeStep: () => {},
+        onToken: () => {},
+      });
+    expect(await run(false)).toEqual(await run(true));
+  });
+
+  it('batches only rows with the same number of references, each checked against its grid', async () => {
+    const reference = discGrid(16, 16);
+    const base = { prompt: PROMPT, width: 512, height: 512, seed: 1 };
+    expect(planBatchKey({ ...base, references: [reference] })).not.toBe(planBatchKey(base));
+    await expect(planner.planBatch([base, { ...base, references: [reference] }])).rejects.toMatchObject({
+      field: 'references',
+    });
+    await expect(planner.plan({ ...base, references: [discGrid(8, 8)] })).rejects.toMatchObject({
+      field: 'references[0]',
+    });
+    const tooMany = Array.from({ length: 5 }, () => reference);
+    await expect(planner.plan({ ...base, references: tooMany })).rejects.toBeInstanceOf(InvalidInputError);
+    // The plan follows the reference: its disc, recoloured as asked.
+    const plan = await planner.plan({ ...base, prompt: 'make the circle yellow', references: [reference] });
+    expect(plan.main.tokens[4 * 16 + 11]).toBeGreaterThanOrEqual(
+      encodeToken(Region.shape, colour('yellow'), 0),
+    );
+    expect(plan.main.tokens[4 * 16 + 11]).toBeLessThan(encodeToken(Region.shape, colour('yellow') + 1, 0));
+  });
 });
+
+const colour = (name: string) => PALETTE.findIndex((p) => p.name === name);
+
+/** A main grid with a red disc (centre row 4, column 11) on blue, as the image tokenizer reads one. */
+function discGrid(rows: number, cols: number): TokenGrid {
+  const tokens: number[] = [];
+  for (let r = 0; r < rows; r += 1) {
+    for (let c = 0; c < cols; c += 1) {
+      const inDisc = Math.hypot(r + 0.5 - 4.5, c + 0.5 - 11.5) < 2.5;
+      tokens.push(
+        inDisc
+          ? encodeToken(Region.shape, colour('red'), 128)
+          : encodeToken(Region.background, colour('blue'), 128),
+      );
+    }
+  }
+  return { rows, cols, tokens };
+}

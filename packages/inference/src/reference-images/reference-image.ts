@@ -84,12 +84,9 @@ export async function inspectReferenceImage(
     );
   }
   try {
-    // Every pixel is read (a cheap 1x1 result): libvips fails on a truncated file only
-    // once it reaches the missing part.
-    await sharp(bytes, { failOn: 'truncated', limitInputPixels: limits.maxSide * limits.maxSide })
-      .resize(1, 1, { fit: 'fill', kernel: 'nearest' })
-      .raw()
-      .toBuffer();
+    // Statistics read every pixel, streaming: libvips fails on a truncated file only once
+    // it reaches the missing part, which a resized read may never do.
+    await sharp(bytes, { failOn: 'truncated', limitInputPixels: limits.maxSide * limits.maxSide }).stats();
   } catch (error) {
     throw undecodable(field, format, error);
   }

@@ -129,8 +129,27 @@ export function promptContributions(
   // The colour a noun is given: the nearest colour word before it, within reach.
   const nounBetween = exclusiveSum(nounOf(backSlot), 2);
   const wordsBetween = exclusiveSum(backSlot[F.wordStart]!, 2);
+  // A colour word that follows a noun of its own ("the circle red, on a wall") is that
+  // noun's (see `predicative` below): no later noun takes it. For window entries k < j,
+  // the tokens between them are the entries k+1..j-1.
+  const nonLinking = sub(f(1), backSlot[F.linking]!);
+  const nearer = exclusiveSum(nonLinking, 2); // [B,S,K,1]: non-linking entries nearer than k
+  const between = sub(g.op('Transpose', [nearer], { perm: [0, 1, 3, 2] }), add(nearer, nonLinking)); // [B,S,k,j]
+  const fartherEntries = g.constFloat(
+    Array.from({ length: LOOKBACK_TOKENS * LOOKBACK_TOKENS }, (_, i) =>
+      i % LOOKBACK_TOKENS > Math.floor(i / LOOKBACK_TOKENS) ? 1 : 0,
+    ),
+    [LOOKBACK_TOKENS, LOOKBACK_TOKENS],
+    'farther_entries',
+  );
+  const ownNoun = g.op(
+    'ReduceMax',
+    [mul(g.op('Transpose', [nounOf(backSlot)], { perm: [0, 1, 3, 2] }), eq(between, 0), fartherEntries)],
+    { axes: [-1], keepdims: 1 },
+  ); // [B,S,K,1]
   const candidate = mul(
     backSlot[F.isColour]!,
+    sub(f(1), ownNoun),
     eq(nounBetween, 0),
     toFloat(g.op('LessOrEqual', [wordsBetween, f(COLOUR_LOOKBACK_WORDS)])),
   );
