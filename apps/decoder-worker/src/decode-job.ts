@@ -1,12 +1,14 @@
 /**
  * One decode job, start to finish: render each of the generation's n images from the
- * planner's tokens, upload them under fixed keys (a retry overwrites, never duplicates),
- * and end the generation succeeded with its outputs.
+ * planner's tokens (and its reference images, for image-to-image), upload them under
+ * fixed keys (a retry overwrites, never duplicates), and end the generation succeeded
+ * with its outputs.
  */
-import type { Decoder } from '@glm-image/inference';
-import type { GenerationOutput } from '@glm-image/shared/generation';
+import type { Decoder, ReferenceImageInput } from '@glm-image/inference';
+import { InvalidInputError } from '@glm-image/shared/errors';
+import type { GenerationOutput, GenerationRecord } from '@glm-image/shared/generation';
 import type { ServiceMetrics } from '@glm-image/shared/metrics';
-import { decodeJobDataSchema } from '@glm-image/shared/queues';
+import { type DecodeJobData, decodeJobDataSchema } from '@glm-image/shared/queues';
 import { type ObjectStore, outputKey } from '@glm-image/shared/storage';
 import { withSpan } from '@glm-image/shared/tracing';
 import { type GenerationJobContext, runGenerationJob } from '@glm-image/worker-runtime';
@@ -29,6 +31,7 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
       await lifecycle.startStage(record, 'decoding', { progress: { stage: 'decoding', step: 0, total } });
     }
 
+    const references = await loadReferences(deps.objects, record, data);
     const outputs: GenerationOutput[] = [];
     let decodeSeconds = 0;
     let uploadSeconds = 0;
@@ -46,6 +49,7 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
           steps: input.steps,
           guidanceScale: input.guidance_scale,
           format: input.output_format,
+          ...(references.length > 0 ? { references } : {}),
         },
         {
           signal,
@@ -85,4 +89,23 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
       timings: { decode_ms: Math.round(decodeSeconds * 1000), upload_ms: Math.round(uploadSeconds * 1000) },
     });
   });
+}
+
+/** The reference images the job's tokens belong to, read back from the object store. */
+async function loadReferences(
+  objects: ObjectStore,
+  record: GenerationRecord,
+  data: DecodeJobData,
+): Promise<ReferenceImageInput[]> {
+  const tokens = data.references ?? [];
+  const images = record.input.reference_images ?? [];
+  if (tokens.length !== images.length && tokens.length > 0) {
+    throw new InvalidInputError(
+      'references',
+      `the decode job carries ${tokens.length} reference token grids for ${images.length} reference images`,
+    );
+  }
+  return Promise.all(
+    tokens.map(async (grid, i) => ({ image: await objects.getBuffer(images[i]!.key), tokens: grid })),
+  );
 }

@@ -156,9 +156,21 @@ export class GenerationLifecycle {
   /** The generation succeeded with its outputs. */
   async succeed(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
     const record = await this.end(id, 'succeeded', patch);
-    if (record?.timings.total_ms !== undefined) {
-      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
-    }
+    if (record) this.observeEndToEnd(record);
+    return record;
+  }
+
+  /**
+   * A plan-only generation (`decode: false`) is done once planned: it ends succeeded with
+   * its preview and stored tokens, and no outputs. `generation.planned` goes out first,
+   * then `generation.succeeded`, as for any generation. Null when it had already ended.
+   */
+  async succeedWithPlan(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
+    const record = await this.store.transition(id, 'succeeded', patch);
+    if (!record) return null;
+    await this.announce(record, 'generation.planned');
+    await this.ended(record);
+    this.observeEndToEnd(record);
     return record;
   }
 
@@ -203,6 +215,12 @@ export class GenerationLifecycle {
     const record = await this.store.transition(id, status satisfies GenerationStatus, patch);
     if (record) await this.ended(record);
     return record;
+  }
+
+  private observeEndToEnd(record: GenerationRecord): void {
+    if (record.timings.total_ms !== undefined) {
+      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
+    }
   }
 
   /** The side effects of an ending the store accepted: the one count, and the webhook. */

@@ -2,6 +2,7 @@
  * The API's services, as decorators built on the infrastructure's: admission, reads,
  * cancellation, re-renders, and the one presenter of the generation object.
  */
+import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '@glm-image/inference/reference-images';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GenerationPresenter } from '../presenters/generation-presenter.ts';
@@ -10,6 +11,7 @@ import { Cancellation } from '../services/cancellation.ts';
 import { GenerationReads } from '../services/generation-reads.ts';
 import { IdempotencyKeys } from '../services/idempotency.ts';
 import { JobEnqueuer } from '../services/job-enqueuer.ts';
+import { ReferenceImages } from '../services/reference-images.ts';
 import { Renders } from '../services/renders.ts';
 import { WebhookTargetCheck } from '../services/webhook-targets.ts';
 import { parseWebhookAllowList, SsrfGuard, type WebhookResolver } from '../webhooks/ssrf-guard.ts';
@@ -37,6 +39,12 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     allowList: parseWebhookAllowList(app.env.WEBHOOK_ALLOWLIST),
     ...(options.webhookResolver ? { resolver: options.webhookResolver } : {}),
   });
+  const references = new ReferenceImages({
+    objects: app.objects,
+    reads,
+    limits: { ...DEFAULT_REFERENCE_IMAGE_LIMITS, maxBytes: app.env.REFERENCE_IMAGE_MAX_BYTES },
+    publicApiUrl: app.env.PUBLIC_API_URL,
+  });
   const admission = new Admission({
     lifecycle: app.lifecycle,
     store: app.store,
@@ -45,6 +53,7 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     webhookTargets: new WebhookTargetCheck(guard),
     webhookSecrets: app.env.WEBHOOK_SECRETS,
     jobs,
+    references,
   });
   app.decorate('jobs', jobs);
   app.decorate('reads', reads);
@@ -58,7 +67,10 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
       decodeQueue: app.queues.decode,
     }),
   );
-  app.decorate('renders', new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits }));
+  app.decorate(
+    'renders',
+    new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits, references }),
+  );
   app.decorate(
     'presenter',
     new GenerationPresenter({
