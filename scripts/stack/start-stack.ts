@@ -30,6 +30,8 @@ export interface RunningStack {
   api: ManagedProcess;
   planners: ManagedProcess[];
   decoders: ManagedProcess[];
+  /** Each worker's /metrics, in the order of `planners` and `decoders`. */
+  metricsUrls: { planners: string[]; decoders: string[] };
   stop(): Promise<void>;
 }
 
@@ -68,13 +70,19 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   );
   const planners: ManagedProcess[] = [];
   const decoders: ManagedProcess[] = [];
+  const metricsUrls = { planners: [] as string[], decoders: [] as string[] };
+  const metricsUrl = (port: number) => `http://127.0.0.1:${port}/metrics`;
   for (let i = 0; i < (options.planners ?? 1); i += 1) {
-    const env = { ...common, METRICS_PORT: String(await freePort()) };
+    const port = await freePort();
+    const env = { ...common, METRICS_PORT: String(port) };
     planners.push(appProcess(`planner-${i + 1}`, 'planner-worker', env, options.onLine));
+    metricsUrls.planners.push(metricsUrl(port));
   }
   for (let i = 0; i < (options.decoders ?? 1); i += 1) {
-    const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(await freePort()) };
+    const port = await freePort();
+    const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(port) };
     decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine));
+    metricsUrls.decoders.push(metricsUrl(port));
   }
   const all = [api, ...planners, ...decoders];
   for (const proc of all) proc.start();
@@ -88,7 +96,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     await stop();
     throw error;
   }
-  return { apiUrl, api, planners, decoders, stop };
+  return { apiUrl, api, planners, decoders, metricsUrls, stop };
 }
 
 async function waitForReady(url: string, timeoutMs: number): Promise<void> {
