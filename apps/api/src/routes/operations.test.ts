@@ -26,11 +26,17 @@ describe('operations', () => {
         '/v1/generations/{id}/cancel',
         '/v1/generations/{id}/events',
         '/v1/generations/{id}/outputs/{index}',
+        '/v1/generations/{id}/references/{index}',
         '/v1/generations/{id}/renders',
       ]),
     );
     const submit = doc.paths['/v1/generations'].post;
-    expect(submit.requestBody.content['application/json'].schema.properties.prompt.maxLength).toBe(4000);
+    const properties = submit.requestBody.content['application/json'].schema.properties;
+    expect(properties.prompt.maxLength).toBe(4000);
+    expect(properties.reference_images).toMatchObject({ type: 'array', maxItems: 4 });
+    expect(properties.reference_images.description).toContain('data:');
+    expect(properties.decode).toMatchObject({ type: 'boolean' });
+    expect(properties.decode.description).toContain('renders');
     expect(submit.description).toContain('reference_images');
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
     const docs = await stack.app.inject({ url: '/docs/' });
