@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BENCHMARKS = ['submit-backlog.ts', 'planner-kv-cache.ts', 'decoder-steps.ts'];
+const BENCHMARKS = ['submit-backlog.ts', 'planner-kv-cache.ts', 'decoder-steps.ts', 'image-to-image.ts'];
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 let failed = 0;
