@@ -75,6 +75,30 @@ describe('GenerationLifecycle', () => {
     expect(await store.unfinishedCount('acme')).toBe(0);
   });
 
+  it('ends a plan-only generation succeeded from planning, announced as planned then succeeded, once', async () => {
+    const { lifecycle, announced, count } = harness();
+    const r = record();
+    await lifecycle.create(r, 0);
+    await lifecycle.startStage(r, 'planning');
+    const done = await lifecycle.succeedWithPlan(r.id, {
+      progress: { stage: 'planning', step: 512, total: 512 },
+    });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      outputs: [],
+      progress: { stage: 'planning', step: 512 },
+    });
+    expect(done?.timings.total_ms).toBeGreaterThanOrEqual(0);
+    expect(await lifecycle.succeedWithPlan(r.id, {})).toBeNull();
+    expect(await lifecycle.fail(r.id, { code: 'model_error', message: 'late' })).toBeNull();
+    expect(announced).toEqual([
+      [r.id, 'generation.planned'],
+      [r.id, 'generation.succeeded'],
+    ]);
+    expect(await count('succeeded')).toBe(1);
+    expect(await store.unfinishedCount('acme')).toBe(0);
+  });
+
   it('ends a queued generation canceled by its client, and only flags a running one', async () => {
     const { lifecycle, announced, count } = harness();
     const queued = record();
