@@ -116,7 +116,8 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
         title: 'GLM-Image generations API',
         version: '1.0.0',
         description:
-          'Text-to-image generations run as a two-stage pipeline (planner, then decoder). ' +
+          'Text-to-image and image-to-image generations run as a two-stage pipeline (planner, then decoder); ' +
+          'a plan-only generation stops after the planner and is decoded later by a render. ' +
           'Errors are always `{ "error": { "code", "message" } }`.',
       },
       components: {
