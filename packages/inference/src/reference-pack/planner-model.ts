@@ -1,10 +1,5 @@
 import { DType, GraphBuilder } from './graph-builder.ts';
-import {
-  CONTRIBUTION_WIDTH,
-  LOOKBACK_TOKENS,
-  promptContributions,
-  sequenceContributions,
-} from './planner-bindings.ts';
+import { CONTRIBUTION_WIDTH, LOOKBACK_TOKENS, promptContributions } from './planner-bindings.ts';
 import {
   BEGIN_ROW,
   buildEmbeddingTable,
@@ -15,6 +10,7 @@ import {
   TABLE_ROWS,
 } from './planner-features.ts';
 import { sceneLogits } from './planner-scene.ts';
+import { sequenceContributions } from './planner-sequence.ts';
 import {
   BEGIN_OF_IMAGE_ID,
   END_OF_IMAGE_ID,
@@ -29,11 +25,14 @@ import {
  * features of the whole sequence so far are `concat(past, current)` and read the same
  * with or without a cache. From them, looking only backwards, each token's contribution
  * is computed (planner-bindings.ts: a colour bound to its noun, an object's slot, grid
- * sizes, relations, image tokens so far); layer 1's cache holds the contributions and
- * the state at each position is their causal sum, from which the scene and the next
- * cell's logits are read (planner-scene.ts). Sums of small integers are exact in
- * float32 and everything after them is element-wise, so logits do not depend on how
- * the sequence was chunked or padded.
+ * sizes, relations; planner-sequence.ts: where each token stands, image tokens so far);
+ * layer 1's cache holds the contributions and the state at each position is their
+ * causal sum, from which the scene and the next cell's logits are read (planner-scene.ts).
+ * A reference image in the prompt is read back from layer 0's cache, which carries each
+ * image token's codebook index: the cell under the next one is a gather at a position the
+ * state gives (planner-reference.ts). Sums of small integers are exact in float32 and
+ * everything after them is element-wise, so logits do not depend on how the sequence was
+ * chunked or padded.
  */
 
 const { numLayers, numKvHeads, headDim } = REFERENCE_MANIFEST.planner;
