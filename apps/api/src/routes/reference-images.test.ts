@@ -147,6 +147,7 @@ describe('reference_images on submit', () => {
     expect(await refused([dataUrl(await picture(4100, 64))], 0)).toMatch(/4100x64 pixels/);
     expect(await refused([good, good, good, good, good], null)).toMatch(/at most 4 reference images/);
     expect(await refused(['data:image/png,not-base64'], 0)).toMatch(/base64/);
+    expect(await refused(['data:image/png;base64'], 0)).toMatch(/comma/);
     // URLs of other hosts are never fetched: the cloud metadata service included.
     expect(await refused([good, 'https://example.com/cat.png'], 1)).toMatch(/not this deployment's/);
     expect(await refused(['http://169.254.169.254/latest/meta-data/'], 0)).toMatch(/not this deployment's/);

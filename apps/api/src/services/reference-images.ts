@@ -35,8 +35,6 @@ export interface ReferenceImagesDeps {
   publicApiUrl: string;
 }
 
-/** `data:[<type>][;params][;base64],<data>` */
-const DATA_URL = /^data:([^,]*?),/i;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 /** The API's own image routes, as the presenter links them. */
 const API_IMAGE_PATH = /^\/v1\/generations\/([^/]+)\/(?:outputs\/(\d+)|preview|references\/(\d+))$/;
@@ -92,15 +90,17 @@ export class ReferenceImages {
     field: string,
     requestOrigin: string | undefined,
   ): Promise<AcceptedReference> {
-    const bytes = DATA_URL.test(value)
+    const bytes = /^data:/i.test(value)
       ? this.decodeDataUrl(value, field)
       : await this.readOwnImage(principal, value, field, requestOrigin);
     const info = await inspectReferenceImage(bytes, field, this.deps.limits);
     return { bytes, info };
   }
 
+  /** `data:[<type>][;params];base64,<data>` */
   private decodeDataUrl(value: string, field: string): Buffer {
     const comma = value.indexOf(',');
+    if (comma < 0) throw new InvalidInputError(field, 'a data: URL needs a comma before its data');
     const params = value.slice(5, comma).split(';');
     if (!params.slice(1).some((p) => p.toLowerCase() === 'base64')) {
       throw new InvalidInputError(field, 'a data: URL must be base64-encoded (data:image/png;base64,...)');
