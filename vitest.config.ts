@@ -13,8 +13,10 @@ export default defineConfig({
     // two cores cannot run many of those side by side without starving BullMQ locks.
     fileParallelism: true,
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // Limits only catch a hang: every test waits for conditions, and a busy machine may
+    // take minutes over what an idle one does in seconds.
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
     env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true', NODE_NO_WARNINGS: '1' },
   },
 });

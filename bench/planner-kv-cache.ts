@@ -5,9 +5,11 @@
  * that run takes minutes on a small CPU. Prints figures; asserts nothing.
  *
  *   node --import tsx bench/planner-kv-cache.ts [--pack dir] [--threads n]
+ *
+ * With BENCH_JSON_OUT=<file> the figures are also written there as JSON.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +48,16 @@ try {
   console.log(
     `KV cache speed-up: ${ratio.toFixed(1)}x (pack ${pack.manifest.name}, ${intraOpThreads ?? 'default'} intra-op threads)`,
   );
+  const { BENCH_JSON_OUT: jsonOut } = process.env;
+  if (jsonOut) {
+    const json = {
+      benchmark: 'planner-kv-cache',
+      pack: pack.manifest.name,
+      tokensPerSecond: figures,
+      speedup: ratio,
+    };
+    await writeFile(jsonOut, `${JSON.stringify(json, null, 2)}\n`);
+  }
 } finally {
   await planner.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });

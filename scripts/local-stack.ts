@@ -1,26 +1,37 @@
 /**
  * `npm start`: the whole system on one machine. Starts a redis-server and an S3-protocol
  * server unless REDIS_URL / S3_ENDPOINT point elsewhere, builds the reference model pack
- * if it is missing, then the API, one planner and one decoder. A process that dies is
- * restarted; SIGINT or SIGTERM stops everything it started.
+ * if it is missing, then the API, one planner and one decoder. The environment is
+ * checked first, against the schemas of every process it will start: a bad one stops
+ * here with one message listing every problem (exit 78), before anything runs. A process
+ * that dies is restarted, unless it exits 78 (its configuration is wrong, and a restart
+ * cannot fix that): then everything stops. SIGINT or SIGTERM stops everything it started.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
+import { EX_CONFIG } from '../packages/shared/src/env.ts';
 import { redisAnswers } from '../packages/shared/src/redis.ts';
 import { freePort } from '../packages/testing/src/free-port.ts';
 import { durableRedisArgs } from '../packages/testing/src/redis-server.ts';
 import { ManagedProcess } from './stack/managed-process.ts';
-import { REPO_ROOT, startStack } from './stack/start-stack.ts';
+import { formatProblems, stackEnvProblems } from './stack/stack-env.ts';
+import { REPO_ROOT, StackConfigError, startStack } from './stack/start-stack.ts';
 
 const env = process.env;
 const dataDir = resolve(REPO_ROOT, env.LOCAL_DATA_DIR ?? '.local');
 const port = Number(env.PORT ?? 3000);
 const host = env.HOST ?? '127.0.0.1';
-const devApiKey = env.DEV_API_KEY ?? `dev_${randomBytes(18).toString('hex')}`;
+const devApiKey = env.DEV_API_KEY || `dev_${randomBytes(18).toString('hex')}`;
 const modelPackPath = resolve(REPO_ROOT, env.MODEL_PACK_PATH ?? 'model-packs/reference');
+
+const problems = stackEnvProblems(env, { devApiKey, modelPackPath });
+if (problems.length > 0) {
+  process.stderr.write(formatProblems(problems));
+  process.exit(EX_CONFIG);
+}
 
 const print = (name: string, line: string) => console.log(`${name.padEnd(10)} | ${line}`);
 const services: ManagedProcess[] = [];
@@ -88,13 +99,29 @@ if (!existsSync(join(modelPackPath, 'model.json'))) {
   await buildReferencePack(modelPackPath);
 }
 
-const stack = await startStack({ redisUrl, s3, port, host, devApiKey, modelPackPath, onLine: print }).catch(
-  async (error) => {
-    console.error(error);
-    await Promise.all(services.map((s) => s.stop()));
-    process.exit(1);
-  },
-);
+/** A process rejected its configuration: its own message is above; stop everything, once. */
+const stopForConfig = async (error: StackConfigError) => {
+  console.error(`\nnpm start: ${error.message}`);
+  await Promise.all([stack?.stop(), ...services.map((s) => s.stop())]);
+  process.exit(EX_CONFIG);
+};
+
+let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+stack = await startStack({
+  redisUrl,
+  s3,
+  port,
+  host,
+  devApiKey,
+  modelPackPath,
+  onLine: print,
+  onConfigError: (name) => void stopForConfig(new StackConfigError(name)),
+}).catch(async (error) => {
+  if (error instanceof StackConfigError) return stopForConfig(error) as never;
+  console.error(error);
+  await Promise.all(services.map((s) => s.stop()));
+  process.exit(1);
+});
 
 console.log(`
   GLM-Image serving is up.

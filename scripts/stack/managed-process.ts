@@ -1,8 +1,11 @@
 /**
  * A child process kept alive the way Kubernetes keeps a pod alive: when it dies it is
- * started again after a short, growing delay. stop() ends it for good.
+ * started again after a short, growing delay. stop() ends it for good. A process that
+ * exits with EX_CONFIG (78) rejected its configuration: starting it again with the same
+ * environment cannot help, so it is not restarted and onConfigError says so once.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { EX_CONFIG } from '../../packages/shared/src/env.ts';
 
 export interface ManagedProcessOptions {
   name: string;
@@ -14,6 +17,8 @@ export interface ManagedProcessOptions {
   restart?: boolean;
   /** Receives each line the process prints, stdout and stderr alike. */
   onLine?: (name: string, line: string) => void;
+  /** The process exited with EX_CONFIG and will not be started again. */
+  onConfigError?: (name: string) => void;
 }
 
 const MAX_RESTART_DELAY_MS = 5_000;
@@ -56,6 +61,12 @@ export class ManagedProcess {
       alive.delete(child);
       if (this.child === child) this.child = null;
       if (this.stopped || this.options.restart === false) return;
+      if (code === EX_CONFIG) {
+        this.stopped = true;
+        onLine?.(name, `exited with code ${EX_CONFIG}: its configuration is invalid (above); not restarting`);
+        this.options.onConfigError?.(name);
+        return;
+      }
       // A process that ran a while before dying restarts at once; a crash loop backs off.
       if (Date.now() - this.startedAt > 30_000) this.restarts = 0;
       const delay = Math.min(250 * 2 ** this.restarts, MAX_RESTART_DELAY_MS);

@@ -23,6 +23,18 @@ export interface StackOptions {
   /** Environment for decoder workers only. */
   decoderEnv?: Record<string, string>;
   onLine?: (name: string, line: string) => void;
+  /** A process rejected its configuration (exit 78) after start-up; it is not restarted. */
+  onConfigError?: (name: string) => void;
+}
+
+/** A process of the stack exited with EX_CONFIG: its environment is wrong, not its luck. */
+export class StackConfigError extends Error {
+  constructor(readonly processName: string) {
+    super(
+      `${processName} rejected its configuration (exit code 78; its message is above); nothing was left running`,
+    );
+    this.name = 'StackConfigError';
+  }
 }
 
 export interface RunningStack {
@@ -35,13 +47,20 @@ export interface RunningStack {
   stop(): Promise<void>;
 }
 
-function appProcess(name: string, app: string, env: NodeJS.ProcessEnv, onLine: StackOptions['onLine']) {
+function appProcess(
+  name: string,
+  app: string,
+  env: NodeJS.ProcessEnv,
+  onLine: StackOptions['onLine'],
+  onConfigError: (name: string) => void,
+) {
   return new ManagedProcess({
     name,
     command: process.execPath,
     args: ['--import', 'tsx', `apps/${app}/src/${app === 'api' ? 'server' : 'main'}.ts`],
     cwd: REPO_ROOT,
     env,
+    onConfigError,
     ...(onLine ? { onLine } : {}),
   });
 }
@@ -62,11 +81,24 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true',
     ...options.env,
   };
+  // During start-up a configuration error fails the start at once instead of waiting
+  // out the readiness timeout; afterwards the caller decides.
+  let starting = true;
+  let rejectStart: (error: Error) => void = () => {};
+  const configRejected = new Promise<never>((_, reject) => {
+    rejectStart = reject;
+  });
+  configRejected.catch(() => undefined);
+  const onConfigError = (name: string) => {
+    if (starting) rejectStart(new StackConfigError(name));
+    else options.onConfigError?.(name);
+  };
   const api = appProcess(
     'api',
     'api',
     { ...common, PORT: String(options.port), HOST: host, DEV_API_KEY: options.devApiKey },
     options.onLine,
+    onConfigError,
   );
   const planners: ManagedProcess[] = [];
   const decoders: ManagedProcess[] = [];
@@ -75,13 +107,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   for (let i = 0; i < (options.planners ?? 1); i += 1) {
     const port = await freePort();
     const env = { ...common, METRICS_PORT: String(port) };
-    planners.push(appProcess(`planner-${i + 1}`, 'planner-worker', env, options.onLine));
+    planners.push(appProcess(`planner-${i + 1}`, 'planner-worker', env, options.onLine, onConfigError));
     metricsUrls.planners.push(metricsUrl(port));
   }
   for (let i = 0; i < (options.decoders ?? 1); i += 1) {
     const port = await freePort();
     const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(port) };
-    decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine));
+    decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine, onConfigError));
     metricsUrls.decoders.push(metricsUrl(port));
   }
   const all = [api, ...planners, ...decoders];
@@ -90,19 +122,23 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   const stop = async () => {
     await Promise.all(all.map((proc) => proc.stop()));
   };
+  const gaveUp = new AbortController();
   try {
-    await waitForReady(`${apiUrl}/readyz`, 60_000);
+    await Promise.race([waitForReady(`${apiUrl}/readyz`, 60_000, gaveUp.signal), configRejected]);
   } catch (error) {
     await stop();
     throw error;
+  } finally {
+    starting = false;
+    gaveUp.abort();
   }
   return { apiUrl, api, planners, decoders, metricsUrls, stop };
 }
 
-async function waitForReady(url: string, timeoutMs: number): Promise<void> {
+async function waitForReady(url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !signal.aborted) {
     try {
       const res = await fetch(url);
       if (res.ok) return;

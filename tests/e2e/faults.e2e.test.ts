@@ -56,6 +56,39 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     const final = await client.waitFor(submitted.id, undefined, 240_000);
     expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
   }, 300_000);
+
+  it('planner in the middle of a batch: every plan it held is picked up again and succeeds', async () => {
+    // Two planners of at most 4 plans each and 6 long plans: once all 6 are planning,
+    // the first planner holds at least 2 of them in one batch.
+    system = await startSystem({ planners: 2, env: { PLANNER_MAX_BATCH: '4' } });
+    const { client, stack } = system;
+    const sizes: Array<[number, number]> = [
+      [2048, 2048],
+      [1536, 1536],
+      [2048, 1024],
+      [2048, 2048],
+      [1536, 1536],
+      [1024, 2048],
+    ];
+    const submitted = await Promise.all(
+      sizes.map(([width, height], i) =>
+        client.submit({
+          prompt: `a blue square above ${i + 1} red circles`,
+          width,
+          height,
+          steps: 2,
+          seed: 40 + i,
+        }),
+      ),
+    );
+    await Promise.all(submitted.map((g) => client.waitFor(g.id, (v) => v.status === 'planning', 120_000)));
+    stack.planners[0]!.kill('SIGKILL'); // supervised: it comes back, like a restarted pod
+    const finals = await Promise.all(submitted.map((g) => client.waitFor(g.id, undefined, 400_000)));
+    for (const final of finals) {
+      expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
+      expect(final.outputs).toHaveLength(1);
+    }
+  }, 480_000);
 });
 
 /** A denoiser with the contract's inputs and outputs whose graph fails when run. */

@@ -70,7 +70,6 @@ it('queues a generation stranded by a killed API again, with no client reading i
     ).toBe(true);
   } finally {
     await planQueue.close();
-    store.close();
     await closeRedis(redis);
   }
 }, 180_000);

@@ -1,15 +1,8 @@
 import { fastifySSE } from '@fastify/sse';
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
-import { InvalidInputError } from '@glm-image/shared/errors';
+import { InvalidInputError, ServiceUnavailableError } from '@glm-image/shared/errors';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { ApiEnv } from './env.ts';
 import {
   answerUnmetExpectations,
@@ -19,6 +12,7 @@ import {
   MAX_PARAM_LENGTH,
 } from './http-edge.ts';
 import type { ModelLimits } from './model-limits.ts';
+import { openApiPlugin } from './openapi/openapi-plugin.ts';
 import authPlugin, { KeyRegistry } from './plugins/auth.ts';
 import errorsPlugin from './plugins/errors.ts';
 import infrastructure from './plugins/infrastructure.ts';
@@ -28,6 +22,8 @@ import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
 import { healthRoutes } from './routes/health.ts';
+import { playgroundRoutes } from './routes/playground.ts';
+import { queueDashboardRoutes } from './routes/queue-dashboard.ts';
 import { renderRoutes } from './routes/renders.ts';
 import type { WebhookResolver } from './webhooks/ssrf-guard.ts';
 
@@ -90,6 +86,11 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     if (closing) reply.header('connection', 'close');
     return payload;
   });
+  // Requests that arrive while closing get a 503 in the API's error format (Fastify's own
+  // return503OnClosing answers in its format, hence off).
+  app.addHook('onRequest', async () => {
+    if (closing) throw new ServiceUnavailableError('The server is shutting down; retry');
+  });
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label so that scanners cannot inflate the series count.
     const route = request.routeOptions.url ?? 'unmatched';
@@ -109,45 +110,27 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     return parseJson(request, body as string, done);
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'GLM-Image generations API',
-        version: '1.0.0',
-        description:
-          'Text-to-image and image-to-image generations run as a two-stage pipeline (planner, then decoder); ' +
-          'a plan-only generation stops after the planner and is decoded later by a render. ' +
-          'Errors are always `{ "error": { "code", "message" } }`.',
-      },
-      components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key.' } },
-      },
-      tags: [
-        { name: 'generations', description: 'Submit, follow, cancel and download generations.' },
-        { name: 'operations', description: 'Probes and metrics.' },
-      ],
-    },
-    transform: jsonSchemaTransform,
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(openApiPlugin, { serverUrl: options.env.PUBLIC_API_URL });
   // Server-Sent Events for routes declared with `sse`; the heartbeat is their keep-alive comment.
   await app.register(fastifySSE, { heartbeatInterval: KEEP_ALIVE_MS });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes);
+  // The playground page calls the routes below with the key the person enters.
+  const publicBucket = options.env.S3_PUBLIC_BASE_URL;
+  await app.register(playgroundRoutes, publicBucket ? { imageOrigin: new URL(publicBucket).origin } : {});
+
+  const keys = new KeyRegistry(options.env.API_KEYS, options.env.DEV_API_KEY);
+  const failures = {
+    redis: app.redis,
+    keyPrefix: app.keys.authFailuresNamespace,
+    max: options.env.AUTH_FAILURES_PER_MINUTE,
+    windowMs: 60_000,
+  };
+  await app.register(queueDashboardRoutes, { keys, failures });
 
   // Everything under /v1 needs a key and counts against its rate limit.
   await app.register(async (v1) => {
-    await v1.register(authPlugin, {
-      keys: new KeyRegistry(options.env.API_KEYS, options.env.DEV_API_KEY),
-      failures: {
-        redis: app.redis,
-        keyPrefix: app.keys.authFailuresNamespace,
-        max: options.env.AUTH_FAILURES_PER_MINUTE,
-        windowMs: 60_000,
-      },
-    });
+    await v1.register(authPlugin, { keys, failures });
     await v1.register(rateLimitPlugin, {
       redis: app.redis,
       namespace: app.keys.rateLimitNamespace,
@@ -181,7 +164,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     clientErrorHandler,
     // Request ids in logs line up with the client's X-Request-Id when it sends one.
     requestIdHeader: 'x-request-id',
-    return503OnClosing: true,
+    return503OnClosing: false,
   }).withTypeProvider<ZodTypeProvider>();
   const { logger: _logger, trustProxy: _trustProxy, ...appOptions } = options;
   await app.register(apiPlugin, appOptions);

@@ -121,6 +121,13 @@ describe('env', () => {
     ]);
   });
 
+  it('refuses a replaced variable, naming its successor', () => {
+    expect(configError(() => parsePlannerEnv({ PLANNER_CONCURRENCY: '4' })).problems).toEqual([
+      { variable: 'PLANNER_CONCURRENCY', message: 'was replaced by PLANNER_MAX_BATCH' },
+    ]);
+    expect(parsePlannerEnv({ PLANNER_MAX_BATCH: '4' }).PLANNER_MAX_BATCH).toBe(4);
+  });
+
   it('lists the variables each app reads', () => {
     for (const list of [API_ENV_VARS, PLANNER_ENV_VARS, DECODER_ENV_VARS]) {
       expect(list).toEqual(
@@ -128,11 +135,13 @@ describe('env', () => {
       );
     }
     expect(API_ENV_VARS).toEqual(expect.arrayContaining(['PORT', 'HOST', 'API_KEYS', 'DEV_API_KEY']));
-    expect(API_ENV_VARS).not.toContain('PLANNER_CONCURRENCY');
+    expect(API_ENV_VARS).not.toContain('PLANNER_MAX_BATCH');
     expect(PLANNER_ENV_VARS).toEqual(
-      expect.arrayContaining(['PLANNER_CONCURRENCY', 'METRICS_PORT', 'MODEL_PACK_PATH']),
+      expect.arrayContaining(['PLANNER_MAX_BATCH', 'METRICS_PORT', 'MODEL_PACK_PATH']),
     );
     expect(PLANNER_ENV_VARS).not.toContain('DECODER_CONCURRENCY');
+    // Replaced, so refused: a manifest may not set it.
+    expect(PLANNER_ENV_VARS).not.toContain('PLANNER_CONCURRENCY');
     expect(DECODER_ENV_VARS).toEqual(expect.arrayContaining(['DECODER_CONCURRENCY', 'EXECUTION_PROVIDER']));
   });
 });

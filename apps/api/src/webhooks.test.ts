@@ -137,7 +137,9 @@ describe('the delivery log on the generation', () => {
 
   it('is described in the OpenAPI document', async () => {
     const doc = (await stack.app.inject({ url: '/openapi.json' })).json();
-    const view = doc.paths['/v1/generations/{id}'].get.responses['200'].content['application/json'].schema;
+    const viewRef: string =
+      doc.paths['/v1/generations/{id}'].get.responses['200'].content['application/json'].schema.$ref;
+    const view = doc.components.schemas[viewRef.split('/').pop()!];
     const webhook = view.properties.webhook;
     expect(Object.keys(webhook.properties)).toEqual(
       expect.arrayContaining(['url', 'events', 'deliveries', 'last_status', 'attempts']),

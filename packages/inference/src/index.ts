@@ -25,8 +25,16 @@ export type { ModelPack } from './model-pack.ts';
 export { loadModelPack } from './model-pack.ts';
 export { ModelPackManifest, supportsReferenceImages } from './model-pack-manifest.ts';
 export { ImageTokenizer } from './planner/image-tokenizer.ts';
-export type { PlanOptions, PlanRequest, PlanResult, TokenGrid } from './planner/planner.ts';
-export { Planner, planBatchKey } from './planner/planner.ts';
+export type {
+  BatchStats,
+  PlannerSettings,
+  PlannerStats,
+  PlanOptions,
+  PlanRequest,
+  PlanResult,
+  TokenGrid,
+} from './planner/planner.ts';
+export { Planner } from './planner/planner.ts';
 export {
   DEFAULT_REFERENCE_IMAGE_LIMITS,
   inspectReferenceImage,

@@ -15,6 +15,12 @@ export const port = int(1, 65535);
 export const durationMs = int(0);
 export const positiveInt = int(1);
 
+/**
+ * The planner's batch limit when PLANNER_MAX_BATCH is unset: on the benchmark, batch 8
+ * gives most of batch 16's throughput at about half its latency (BENCHMARKS.md).
+ */
+export const DEFAULT_PLANNER_MAX_BATCH = 8;
+
 const redisUrl = z
   .string()
   .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
@@ -86,12 +92,27 @@ export const workerShape = {
   HOST: z.string().min(1).default('127.0.0.1'),
 };
 
+/**
+ * Variables that were replaced, and their successors. Each is refused with its
+ * successor's name, so that a deployment still setting one learns so at start instead
+ * of silently losing the setting; the deploy tests refuse them in manifests.
+ */
+const RETIRED_VARIABLES = { PLANNER_CONCURRENCY: 'PLANNER_MAX_BATCH' } as const;
+const retired = (variable: keyof typeof RETIRED_VARIABLES) =>
+  z.undefined({ error: `was replaced by ${RETIRED_VARIABLES[variable]}` });
+
 export const commonEnvSchema = z.object(commonShape);
 export const plannerEnvSchema = z.object({
   ...commonShape,
   ...workerShape,
-  PLANNER_CONCURRENCY: int(1, 256).default(1),
+  /**
+   * Plan jobs one planner process holds and decodes together in one batch (continuous
+   * batching: a finished plan's row goes to the next job at once). Chosen from
+   * bench/planner-batching.ts; see BENCHMARKS.md.
+   */
+  PLANNER_MAX_BATCH: int(1, 256).default(DEFAULT_PLANNER_MAX_BATCH),
   METRICS_PORT: port.default(9464),
+  PLANNER_CONCURRENCY: retired('PLANNER_CONCURRENCY'),
 });
 export const decoderEnvSchema = z.object({
   ...commonShape,
@@ -106,8 +127,10 @@ export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
 export type WorkerEnv = PlannerEnv | DecoderEnv;
 
 /** The variables each process reads: deploy manifests are checked against these lists. */
-export const PLANNER_ENV_VARS: readonly string[] = Object.keys(plannerEnvSchema.shape);
-export const DECODER_ENV_VARS: readonly string[] = Object.keys(decoderEnvSchema.shape);
+const readVariables = (schema: z.ZodObject) =>
+  Object.keys(schema.shape).filter((v) => !(v in RETIRED_VARIABLES));
+export const PLANNER_ENV_VARS: readonly string[] = readVariables(plannerEnvSchema);
+export const DECODER_ENV_VARS: readonly string[] = readVariables(decoderEnvSchema);
 
 export type EnvProblem = { variable: string; message: string };
 export type RawEnv = Record<string, string | undefined>;
@@ -173,6 +196,12 @@ export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
 }
 
 /**
+ * The exit status of a process stopped by its configuration (sysexits' EX_CONFIG).
+ * Supervisors treat it as final: starting the process again cannot fix its environment.
+ */
+export const EX_CONFIG = 78;
+
+/**
  * Parses the environment for a process entry point: on a bad environment prints the
  * one message listing every problem and exits with EX_CONFIG (78), without a stack trace.
  */
@@ -182,7 +211,7 @@ export function parseEnvOrExit<T>(parse: () => T): T {
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
-      process.exit(78);
+      process.exit(EX_CONFIG);
     }
     throw error;
   }

@@ -45,6 +45,13 @@ export class UnauthorizedError extends AppError {
   }
 }
 
+/** A valid key that may not do what it asked (an admin-only page with a tenant key). */
+export class ForbiddenError extends AppError {
+  constructor(message = 'This key may not do that') {
+    super('forbidden', message);
+  }
+}
+
 export class NotFoundError extends AppError {
   constructor(message = 'Not found') {
     super('not_found', message);

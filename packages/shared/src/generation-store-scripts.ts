@@ -7,6 +7,11 @@
  * [4] events kept per stream (approximate), [5] retention in seconds, [6] the key prefix.
  * Records are written with KEEPTTL: retention counts from creation.
  *
+ * Each appended event's entry id is also published on the stream's channel (its own
+ * name, see RedisKeys.eventsChannel), so API processes following a generation learn of
+ * it without a blocking read per watcher. The publish only wakes readers up: they read
+ * the stream itself, which stays the record of what happened.
+ *
  * The bookkeeping that admission and the reconciler read is kept by the same scripts
  * that move a record, so it can never disagree with the records: a tenant's set of
  * unfinished ids loses an id exactly when its record turns terminal, and the
@@ -93,6 +98,7 @@ local function save_and_emit(rec_key, events_key, event_type, rec)
   local json = cjson.encode(rec)
   redis.call('SET', rec_key, json, 'KEEPTTL')
   local entry = redis.call('XADD', events_key, 'MAXLEN', '~', max_events, '*', 'type', event_type, 'data', json)
+  redis.call('PUBLISH', events_key, entry)
   local pttl = redis.call('PTTL', rec_key)
   if pttl > 0 then redis.call('PEXPIRE', events_key, pttl) end
   return json
@@ -113,7 +119,8 @@ local cap = tonumber(ARGV[10])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. (now_ms - tonumber(retention) * 1000))
 if cap > 0 and redis.call('ZCARD', KEYS[4]) >= cap then return 'full' end
 redis.call('SET', KEYS[1], ARGV[7], 'EX', retention)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[7])
+local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', max_events, '*', 'type', 'status', 'data', ARGV[7])
+redis.call('PUBLISH', KEYS[2], entry)
 redis.call('EXPIRE', KEYS[2], retention)
 redis.call('ZADD', KEYS[3], ARGV[8], ARGV[9])
 redis.call('EXPIRE', KEYS[3], retention)

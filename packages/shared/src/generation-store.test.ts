@@ -197,28 +197,28 @@ describe('GenerationStore', () => {
     await expect(store.readEvents(rec.id, 'not-an-id')).rejects.toBeInstanceOf(InvalidInputError);
   });
 
-  it('wakes a blocking reader when the next event arrives', async () => {
+  it("announces each appended event's id on the generation's channel", async () => {
     const rec = record();
-    await store.create(rec);
-    const [first] = await store.readEvents(rec.id);
-    const waiting = store.readEvents(rec.id, first!.id, 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await store.transition(rec.id, 'planning');
-    const events = await waiting;
-    expect(events.map((e) => e.data.status)).toEqual(['planning']);
-  });
-
-  it('reuses its connection for blocking reads instead of opening one per read', async () => {
-    const rec = record();
-    await store.create(rec);
-    const [first] = await store.readEvents(rec.id);
-    // Redis counts every connection it ever accepted.
-    const accepted = async () =>
-      Number(/total_connections_received:(\d+)/.exec(await redis.info('stats'))?.[1] ?? Number.NaN);
-    await store.readEvents(rec.id, first!.id, 50); // opens the blocking connection, then keeps it
-    const after = await accepted();
-    for (let i = 0; i < 3; i++) await store.readEvents(rec.id, first!.id, 50);
-    expect(await accepted()).toBe(after);
+    const subscriber = redis.duplicate();
+    const announced: string[] = [];
+    subscriber.on('message', (channel: string, entryId: string) => {
+      if (channel === store.keys.eventsChannel(rec.id)) announced.push(entryId);
+    });
+    try {
+      await subscriber.subscribe(store.keys.eventsChannel(rec.id));
+      await store.create(rec);
+      await store.transition(rec.id, 'planning');
+      await store.update(rec.id, { progress: { stage: 'planning', step: 1, total: 2 } });
+      await store.requestCancel(rec.id);
+      await store.transition(rec.id, 'canceled');
+      const ids = (await store.readEvents(rec.id)).map((e) => e.id);
+      expect(ids).toHaveLength(5);
+      await expect.poll(() => announced).toEqual(ids);
+      expect(await store.lastEventId(rec.id)).toBe(ids.at(-1));
+      expect(await store.lastEventId('missing')).toBeNull();
+    } finally {
+      await closeRedis(subscriber);
+    }
   });
 
   it('cancels a queued generation at once', async () => {

@@ -54,9 +54,6 @@ export interface GenerationPage {
 
 const STREAM_ID = /^(0|\$|\d+(-\d+)?)$/;
 
-/** Idle blocking-read connections kept for reuse; more concurrent readers open and close their own. */
-const MAX_IDLE_BLOCKING = 64;
-
 class LuaScript {
   readonly sha: string;
   constructor(readonly source: string) {
@@ -126,8 +123,6 @@ export class GenerationStore {
   readonly keys: RedisKeys;
   readonly retentionSeconds: number;
   private readonly maxEvents: number;
-  /** Connections for blocking stream reads, kept for the next read instead of opened per read. */
-  private readonly idleBlocking: Redis[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -266,36 +261,19 @@ export class GenerationStore {
 
   /**
    * Events after `afterId` (a stream entry id; '0' for all), oldest first, at most `count`.
-   * With blockMs > 0 it waits that long for the first new event, on a connection of its
-   * own so that the shared connection is never blocked; connections are reused by later
-   * reads (up to MAX_IDLE_BLOCKING kept idle) rather than opened for each.
+   * Never blocks: a process waits for new events through its one subscription to the
+   * events channels (the API's event hub), not with a blocking read per waiter, which would
+   * hold a connection each.
    */
-  async readEvents(id: string, afterId = '0', blockMs = 0, count = 100): Promise<GenerationEvent[]> {
+  async readEvents(id: string, afterId = '0', options: { count?: number } = {}): Promise<GenerationEvent[]> {
     if (!STREAM_ID.test(afterId)) throw new InvalidInputError('Last-Event-ID', 'not an event id');
-    const key = this.keys.events(id);
-    let reply: [string, [string, string[]][]][] | null;
-    if (blockMs > 0) {
-      const blocking = this.idleBlocking.pop() ?? this.redis.duplicate();
-      let reusable = false;
-      try {
-        reply = (await blocking.xread(
-          'COUNT',
-          count,
-          'BLOCK',
-          blockMs,
-          'STREAMS',
-          key,
-          afterId,
-        )) as typeof reply;
-        reusable = true;
-      } finally {
-        // A connection whose read failed may be in any state: it is dropped, not reused.
-        if (reusable && this.idleBlocking.length < MAX_IDLE_BLOCKING) this.idleBlocking.push(blocking);
-        else blocking.disconnect();
-      }
-    } else {
-      reply = (await this.redis.xread('COUNT', count, 'STREAMS', key, afterId)) as typeof reply;
-    }
+    const reply = (await this.redis.xread(
+      'COUNT',
+      options.count ?? 100,
+      'STREAMS',
+      this.keys.events(id),
+      afterId,
+    )) as [string, [string, string[]][]][] | null;
     const entries = reply?.[0]?.[1] ?? [];
     return entries.map(([entryId, fields]) => {
       const values = new Map<string, string>();
@@ -305,8 +283,9 @@ export class GenerationStore {
     });
   }
 
-  /** Closes the connections kept for blocking reads; the shared connection is the caller's. */
-  close(): void {
-    for (const connection of this.idleBlocking.splice(0)) connection.disconnect();
+  /** The id of the generation's latest event, or null when it has none (unknown or expired). */
+  async lastEventId(id: string): Promise<string | null> {
+    const [latest] = await this.redis.xrevrange(this.keys.events(id), '+', '-', 'COUNT', 1);
+    return latest?.[0] ?? null;
   }
 }

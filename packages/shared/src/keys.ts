@@ -4,7 +4,9 @@
  * slot: the multi-key Lua scripts of the generation store need that.
  *
  *   gen:<id>                      the generation record, JSON (expires with retention)
- *   gen:<id>:events               its event stream: one entry per change (same expiry)
+ *   gen:<id>:events               its event stream: one entry per change (same expiry); also
+ *                                 the Pub/Sub channel on which each new entry's id is published,
+ *                                 a wake-up for API processes following the generation
  *   gen:<id>:webhook              its webhook delivery log
  *   tenant:<t>:gens               sorted set of the tenant's ids by creation time (listing)
  *   tenant:<t>:unfinished         sorted set of the tenant's ids not yet terminal, by creation
@@ -42,6 +44,14 @@ export class RedisKeys {
   }
   events(id: string): string {
     return `${this.prefix}gen:${id}:events`;
+  }
+  /**
+   * The Pub/Sub channel announcing each new event of a generation: the stream's own name,
+   * so the scripts publish on the key they append to. Plain PUBLISH reaches subscribers on
+   * every node of a Redis Cluster, whichever node owns the stream.
+   */
+  eventsChannel(id: string): string {
+    return this.events(id);
   }
   webhookLog(id: string): string {
     return `${this.prefix}gen:${id}:webhook`;

@@ -25,7 +25,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  store?.close();
   if (redis) await closeRedis(redis);
   await server?.stop();
 });

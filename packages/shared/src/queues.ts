@@ -105,7 +105,7 @@ export function createDecodeQueue(
 }
 
 export interface WorkerSettings {
-  /** Jobs one process runs at once. Default: 1 (PLANNER_CONCURRENCY / DECODER_CONCURRENCY). */
+  /** Jobs one process runs at once. Default: 1 (PLANNER_MAX_BATCH / DECODER_CONCURRENCY). */
   concurrency: number;
   /**
    * How long a job's lock lasts; the worker renews it at half this period. A worker that
@@ -118,10 +118,12 @@ export interface WorkerSettings {
   maxStalledCount?: number;
   /** Start processing at once. Default: true; false lets a caller attach listeners first. */
   autorun?: boolean;
+  /** Longest a fetch waits for a job before asking again, in seconds. Default: 5 (BullMQ's). */
+  drainDelaySeconds?: number;
 }
 
 export function workerSettingsFromEnv(env: WorkerEnv): WorkerSettings {
-  const concurrency = 'PLANNER_CONCURRENCY' in env ? env.PLANNER_CONCURRENCY : env.DECODER_CONCURRENCY;
+  const concurrency = 'PLANNER_MAX_BATCH' in env ? env.PLANNER_MAX_BATCH : env.DECODER_CONCURRENCY;
   return {
     concurrency,
     lockDurationMs: env.LOCK_DURATION_MS,
@@ -131,11 +133,12 @@ export function workerSettingsFromEnv(env: WorkerEnv): WorkerSettings {
 
 /**
  * A worker on one queue of the catalog. The connection must allow blocking commands
- * with `maxRetriesPerRequest: null` (createRedis(url, { forWorker: true })).
+ * with `maxRetriesPerRequest: null` (createRedis(url, { forWorker: true })). A null
+ * processor makes a worker whose jobs the caller fetches by hand (`getNextJob`).
  */
 export function createWorker<Data>(
   kind: QueueKind,
-  processor: Processor<Data>,
+  processor: Processor<Data> | null,
   connection: ConnectionOptions,
   settings: QueueSettings,
   worker: WorkerSettings,
@@ -149,5 +152,6 @@ export function createWorker<Data>(
     stalledInterval: worker.stalledIntervalMs,
     maxStalledCount: worker.maxStalledCount ?? 1,
     autorun: worker.autorun ?? true,
+    ...(worker.drainDelaySeconds !== undefined ? { drainDelay: worker.drainDelaySeconds } : {}),
   });
 }

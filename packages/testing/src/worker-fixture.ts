@@ -87,7 +87,6 @@ export async function startWorkerFixture(): Promise<WorkerFixture> {
     },
     async close() {
       objects.close();
-      store.close();
       await closeRedis(redis);
       await Promise.all([redisServer.stop(), s3.stop()]);
     },

@@ -1,9 +1,10 @@
 /**
  * @glm-image/worker-runtime: what every worker process runs around its own job function:
- * the runtime (connections, lifecycle, cleanups), the queue consumer with its graceful
- * shutdown and health port, and the job wrapper (payload checks, cancellation, retry
- * classification, stall handling).
+ * the runtime (connections, lifecycle, cleanups), the queue consumers (BullMQ's own loop,
+ * or manual fetching for a batch of jobs) with their graceful shutdown and health port,
+ * and the job wrapper (payload checks, cancellation, retry classification, stall handling).
  */
+export { consumeQueueInBatches } from './batch-consumer.ts';
 export { type CancellationWatch, type StopReason, watchCancellation } from './cancellation-watch.ts';
 export { executionOptionsFromEnv } from './execution.ts';
 export {

@@ -35,18 +35,7 @@ export async function consumeQueue<Data>(
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
-    log.warn({ job_id: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job attempt failed');
-    if (!job) return;
-    failGenerationIfJobIsOver(
-      runtime.lifecycle,
-      job as unknown as Job<{ generationId: string }>,
-      MAX_STALLED_COUNT,
-    ).catch((failure: unknown) =>
-      log.error(
-        { job_id: job.id, err: (failure as Error).message },
-        'could not record the failed generation',
-      ),
-    );
+    if (job) recordFailedAttempt(runtime, job, error);
   });
 
   registerQueueMetrics(runtime.metrics.registry, [runtime.openQueue(kind)]);
@@ -86,6 +75,21 @@ export async function consumeQueue<Data>(
       return stopping;
     },
   };
+}
+
+/**
+ * After BullMQ has moved a job on from a failed attempt: logs it, and when BullMQ gave up
+ * on the job (attempts used, or stalled too often) fails its generation if nothing has.
+ */
+export function recordFailedAttempt(runtime: WorkerRuntime, job: Job, error: Error): void {
+  runtime.log.warn({ job_id: job.id, attempts: job.attemptsMade, err: error.message }, 'job attempt failed');
+  failGenerationIfJobIsOver(runtime.lifecycle, job as Job<{ generationId: string }>, MAX_STALLED_COUNT).catch(
+    (failure: unknown) =>
+      runtime.log.error(
+        { job_id: job.id, err: (failure as Error).message },
+        'could not record the failed generation',
+      ),
+  );
 }
 
 /** For a worker's main.ts: SIGTERM or SIGINT stops it gracefully, then the process exits 0. */

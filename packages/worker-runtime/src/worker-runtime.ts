@@ -66,7 +66,6 @@ export async function createWorkerRuntime(service: string, env: WorkerEnv): Prom
   });
   closers.push(async () => {
     for (const queue of queues) await queue.close().catch(() => undefined);
-    store.close();
     await closeRedis(redis);
     objects.close();
     await tracing.shutdown();

@@ -95,7 +95,10 @@ export interface AuthOptions {
 }
 
 /** The 429 for an address past its failed-authentication budget, or null (Redis down: no limit). */
-async function failureLimit(options: AuthOptions['failures'], ip: string): Promise<RateLimitedError | null> {
+export async function failureLimit(
+  options: AuthOptions['failures'],
+  ip: string,
+): Promise<RateLimitedError | null> {
   const key = `${options.keyPrefix}${ip}`;
   try {
     const replies = await options.redis

@@ -33,6 +33,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
   invalid_input: 400,
   unsupported: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   idempotency_conflict: 409,
   generation_exists: 409,
@@ -131,7 +132,8 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
     reply.header('retry-after', String(error.retryAfterSeconds));
   }
   const status = httpStatusOf(error);
-  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  // A route may have named its own challenge (the dashboard asks browsers for Basic).
+  if (status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer');
   return reply.code(status).type('application/json; charset=utf-8').send(error.toJSON());
 }
 

@@ -88,7 +88,6 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
       () => plan.close(),
       () => decode.close(),
       () => webhookQueue.close(),
-      async () => store.close(),
       async () => objects.close(),
       () => closeRedis(redis),
     ];

@@ -1,13 +1,15 @@
 /**
  * The API's services, as decorators built on the infrastructure's: admission, reads,
- * cancellation, re-renders, and the one presenter of the generation object.
+ * the event hub, cancellation, re-renders, and the one presenter of the generation object.
  */
 import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '@glm-image/inference/reference-images';
+import { createRedis } from '@glm-image/shared/redis';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GenerationPresenter } from '../presenters/generation-presenter.ts';
 import { Admission } from '../services/admission.ts';
 import { Cancellation } from '../services/cancellation.ts';
+import { EventHub } from '../services/event-hub.ts';
 import { GenerationReads } from '../services/generation-reads.ts';
 import { IdempotencyKeys } from '../services/idempotency.ts';
 import { JobEnqueuer } from '../services/job-enqueuer.ts';
@@ -19,6 +21,8 @@ import { parseWebhookAllowList, SsrfGuard, type WebhookResolver } from '../webho
 declare module 'fastify' {
   interface FastifyInstance {
     jobs: JobEnqueuer;
+    /** The process's one subscription to generation events, fanned out to its watchers. */
+    eventHub: EventHub;
     admission: Admission;
     reads: GenerationReads;
     cancellation: Cancellation;
@@ -34,7 +38,15 @@ export interface ServicesOptions {
 
 async function services(app: FastifyInstance, options: ServicesOptions): Promise<void> {
   const jobs = new JobEnqueuer(app.queues.plan, app.queues.decode);
-  const reads = new GenerationReads(app.store);
+  const eventHub = new EventHub({
+    store: app.store,
+    // Waits out a Redis restart (forWorker) rather than failing its subscriptions.
+    subscriber: createRedis(app.env.REDIS_URL, { connectionName: 'api:events', forWorker: true }),
+    log: app.log,
+  });
+  // Closing first ends every event stream and Prefer: wait, so in-flight requests finish.
+  app.addHook('preClose', () => eventHub.close());
+  const reads = new GenerationReads(app.store, eventHub);
   const guard = new SsrfGuard({
     allowList: parseWebhookAllowList(app.env.WEBHOOK_ALLOWLIST),
     ...(options.webhookResolver ? { resolver: options.webhookResolver } : {}),
@@ -56,6 +68,7 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     references,
   });
   app.decorate('jobs', jobs);
+  app.decorate('eventHub', eventHub);
   app.decorate('reads', reads);
   app.decorate('admission', admission);
   app.decorate(

@@ -3,25 +3,28 @@ import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
+import type { EventWatch } from '../services/event-hub.ts';
 
 /**
  * Server-Sent Events of one generation, read from its Redis event stream, so any API
  * replica can serve any client. Each event's `id` is the stream entry id: a client that
  * reconnects with `Last-Event-ID` continues right after the last event it saw. The
  * stream ends after the terminal event; reconnecting after that answers 204, which
- * tells EventSource clients to stop. Framing, headers and keep-alive comments come from
- * @fastify/sse (registered in app.ts with KEEP_ALIVE_MS as its heartbeat).
+ * tells EventSource clients to stop. What the client missed is read from the stream
+ * once; what follows arrives through the process's event hub (services/event-hub.ts),
+ * so a client costs no Redis connection of its own however many are watching. Framing,
+ * headers and keep-alive comments come from @fastify/sse (registered in app.ts with
+ * KEEP_ALIVE_MS as its heartbeat).
  */
 
 /** Comment lines keep proxies from closing an idle connection. */
 export const KEEP_ALIVE_MS = 15_000;
 /** At most this many progress events per second per client; the latest one always arrives. */
 const PROGRESS_INTERVAL_MS = 250;
-/** How long one stream read blocks; short enough that a closed client is noticed soon. */
-const READ_BLOCK_MS = 5_000;
 const RECONNECT_DELAY_MS = 2_000;
 
 function eventName(event: GenerationEvent): string {
@@ -42,6 +45,13 @@ const EventsQuery = z.object({
     .describe('Same as the Last-Event-ID header, for clients that cannot set headers.'),
 });
 
+const EventsHeaders = z.looseObject({
+  'last-event-id': z
+    .string()
+    .optional()
+    .describe('The `id` of the last event received: the stream resumes right after it.'),
+});
+
 export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
   const open = new Set<() => void>();
   app.addHook('preClose', async () => {
@@ -56,6 +66,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       sse: 'manual',
       schema: {
         tags: ['generations'],
+        operationId: 'streamGenerationEvents',
         summary: 'Follow a generation as Server-Sent Events',
         description:
           'Events: `status`, `progress`, `preview`, `cancel_requested`, `update`, and a terminal ' +
@@ -65,6 +76,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
         querystring: EventsQuery,
+        headers: EventsHeaders,
         response: {
           200: {
             description: 'The event stream.',
@@ -77,8 +89,9 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
             },
           },
           204: z.null().describe('The generation has ended and no event follows Last-Event-ID.'),
-          ...errorResponses(400, 401, 404, 429),
+          ...errorResponses(400, 404, 503),
         },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {
@@ -93,9 +106,11 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       const present = (event: GenerationEvent) => app.presenter.view(event.data, baseUrl);
 
       // A malformed id fails here, before anything is streamed, as a 400.
-      let events = await app.store.readEvents(id, cursor, 0);
-      if (events.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
+      const missed = await app.store.readEvents(id, cursor);
+      if (missed.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
       if (!sse.isConnected) return; // gone during the read
+      // `$` asks for only what comes next: from the latest event, now that it is known.
+      if (cursor === '$') cursor = (await app.store.lastEventId(id)) ?? '0';
 
       const close = () => sse.close();
       open.add(close);
@@ -114,10 +129,13 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       });
       sse.sendHeaders();
       let lastProgress = 0;
+      let watch: EventWatch | null = null;
+      // A client that goes away ends the watch: its pending next() resolves null.
+      sse.onClose(() => watch?.close());
       try {
         // A frame without data only sets the client's reconnection delay.
         await send({ data: undefined, retry: RECONNECT_DELAY_MS });
-        while (sse.isConnected) {
+        for (let events: GenerationEvent[] | null = missed; events; ) {
           for (const event of collapseProgress(events)) {
             if (!sse.isConnected) return;
             cursor = event.id;
@@ -128,16 +146,20 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
           }
           const sinceProgress = Date.now() - lastProgress;
           if (sinceProgress < PROGRESS_INTERVAL_MS) {
-            // Let further progress events gather; they collapse into one on the next read.
+            // Let further progress events gather; the hub keeps only the latest of a run.
             await new Promise((resolve) => setTimeout(resolve, PROGRESS_INTERVAL_MS - sinceProgress));
           }
-          if (!sse.isConnected) break;
-          events = await app.store.readEvents(id, cursor, READ_BLOCK_MS);
+          if (!sse.isConnected) return;
+          watch ??= app.eventHub.watch(id, cursor);
+          // Null once the client is gone or the API shuts down: either way the stream ends.
+          events = await watch.next();
         }
       } catch (error) {
         // Headers are gone already; all that is left is to log, and returning ends the
         // stream. The client reconnects with Last-Event-ID and loses nothing.
         request.log.warn({ err: error }, 'event stream ended early');
+      } finally {
+        watch?.close();
       }
     },
   );

@@ -1,14 +1,18 @@
 import { NotFoundError } from '@glm-image/shared/errors';
+import { CONTENT_TYPES } from '@glm-image/shared/formats';
 import type { ObjectStore } from '@glm-image/shared/storage';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { errorResponses, GenerationIdParams, OutputParams } from '../schemas/generation.ts';
+import { errorResponses, GenerationIdParams, ImageResponse, OutputParams } from '../schemas/generation.ts';
 
 /**
  * Streams a generation's images from the object store through the API, so clients get
  * them even when the bucket is not reachable from outside.
  */
+
+const OUTPUT_MEDIA_TYPES = Object.values(CONTENT_TYPES);
 
 async function streamObject(objects: ObjectStore, reply: FastifyReply, key: string) {
   const object = await objects.get(key);
@@ -25,10 +29,15 @@ export const generationFileRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'getGenerationOutput',
         summary: 'Download one output image',
         security: [{ bearerAuth: [] }],
         params: OutputParams,
-        response: { ...errorResponses(400, 401, 404, 429, 503) },
+        response: {
+          200: ImageResponse('The image, in the format the generation asked for.', OUTPUT_MEDIA_TYPES),
+          ...errorResponses(400, 404, 503),
+        },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {
@@ -44,11 +53,19 @@ export const generationFileRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'getGenerationReference',
         summary: 'Download one reference image',
         description: 'A reference image of an image-to-image request, as stored with the generation.',
         security: [{ bearerAuth: [] }],
         params: OutputParams,
-        response: { ...errorResponses(400, 401, 404, 429, 503) },
+        response: {
+          200: ImageResponse(
+            'The reference image, in the format it was given (PNG, JPEG or WebP).',
+            OUTPUT_MEDIA_TYPES,
+          ),
+          ...errorResponses(400, 404, 503),
+        },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {
@@ -66,10 +83,15 @@ export const generationFileRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'getGenerationPreview',
         summary: 'Download the layout preview',
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
-        response: { ...errorResponses(401, 404, 429, 503) },
+        response: {
+          200: ImageResponse('The layout preview the planner drew, as PNG.', ['image/png']),
+          ...errorResponses(400, 404, 503),
+        },
+        ...sends({ 200: ['Cache-Control'] }),
       },
     },
     async (request, reply) => {

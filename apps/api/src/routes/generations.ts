@@ -3,6 +3,7 @@ import { isTerminal } from '@glm-image/shared/generation';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BODY_LIMIT_BYTES } from '../http-edge.ts';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
 import {
@@ -35,6 +36,9 @@ export function submitBodyLimit(maxImageBytes: number): number {
   return BODY_LIMIT_BYTES + MAX_REFERENCE_IMAGES * Math.ceil(maxImageBytes / 3) * 4;
 }
 
+/** Location always; Preference-Applied when a wait was honoured; Idempotent-Replayed on a replay. */
+const SUBMIT_HEADERS = ['Location', 'Preference-Applied', 'Idempotent-Replayed'] as const;
+
 export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
@@ -43,6 +47,7 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
       bodyLimit: submitBodyLimit(app.env.REFERENCE_IMAGE_MAX_BYTES),
       schema: {
         tags: ['generations'],
+        operationId: 'createGeneration',
         summary: 'Submit a generation',
         description:
           'Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` ' +
@@ -56,8 +61,9 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         response: {
           200: GenerationView,
           202: GenerationView,
-          ...errorResponses(400, 401, 409, 413, 415, 429, 503),
+          ...errorResponses(400, 409, 413, 415, 503),
         },
+        ...sends({ 200: SUBMIT_HEADERS, 202: SUBMIT_HEADERS }),
       },
     },
     async (request, reply) => {
@@ -90,10 +96,11 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'listGenerations',
         summary: "The caller's generations, newest first",
         security,
         querystring: ListGenerationsQuery,
-        response: { 200: GenerationList, ...errorResponses(400, 401, 429) },
+        response: { 200: GenerationList, ...errorResponses(400, 503) },
       },
     },
     async (request) => {
@@ -116,10 +123,11 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'getGeneration',
         summary: 'Read a generation',
         security,
         params: GenerationIdParams,
-        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+        response: { 200: GenerationView, ...errorResponses(400, 404, 503) },
       },
     },
     async (request) => {
@@ -133,13 +141,14 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'cancelGeneration',
         summary: 'Cancel a generation',
         description:
           'A queued generation is canceled at once; a running one stops within one model step ' +
           '(`cancel_requested` is true until it does). Canceling a finished one returns its final state.',
         security,
         params: GenerationIdParams,
-        response: { 200: GenerationView, ...errorResponses(401, 404, 429) },
+        response: { 200: GenerationView, ...errorResponses(400, 404, 413, 415, 503) },
       },
     },
     async (request) => {

@@ -24,7 +24,9 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getHealth',
         summary: 'The process is up',
+        security: [],
         response: { 200: z.object({ status: z.literal('ok') }) },
       },
     },
@@ -36,7 +38,9 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['operations'],
+        operationId: 'getReadiness',
         summary: 'Redis and the object store are reachable',
+        security: [],
         response: { 200: z.object({ status: z.literal('ready') }), ...errorResponses(503) },
       },
     },
@@ -57,7 +61,20 @@ export const healthRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/metrics',
-    { schema: { tags: ['operations'], summary: 'Prometheus metrics' } },
+    {
+      schema: {
+        tags: ['operations'],
+        operationId: 'getMetrics',
+        summary: 'Prometheus metrics',
+        security: [],
+        response: {
+          200: {
+            description: 'Metrics in the Prometheus text exposition format.',
+            content: { 'text/plain': { schema: z.string() } },
+          },
+        },
+      },
+    },
     async (_request, reply) => {
       const { contentType, body } = await app.metrics.scrape();
       return reply.type(contentType).send(body);

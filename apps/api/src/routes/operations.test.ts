@@ -31,12 +31,13 @@ describe('operations', () => {
       ]),
     );
     const submit = doc.paths['/v1/generations'].post;
-    const properties = submit.requestBody.content['application/json'].schema.properties;
-    expect(properties.prompt.maxLength).toBe(4000);
-    expect(properties.reference_images).toMatchObject({ type: 'array', maxItems: 4 });
-    expect(properties.reference_images.description).toContain('data:');
-    expect(properties.decode).toMatchObject({ type: 'boolean' });
-    expect(properties.decode.description).toContain('renders');
+    const bodyRef: string = submit.requestBody.content['application/json'].schema.$ref;
+    const body = doc.components.schemas[bodyRef.split('/').pop()!];
+    expect(body.properties.prompt.maxLength).toBe(4000);
+    expect(body.properties.reference_images).toMatchObject({ type: 'array', maxItems: 4 });
+    expect(body.properties.reference_images.description).toContain('data:');
+    expect(body.properties.decode).toMatchObject({ type: 'boolean' });
+    expect(body.properties.decode.description).toContain('renders');
     expect(submit.description).toContain('reference_images');
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
     const docs = await stack.app.inject({ url: '/docs/' });

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
 import {
@@ -14,6 +15,7 @@ export const renderRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['generations'],
+        operationId: 'createRender',
         summary: 'Render a finished generation again',
         description:
           "Decodes the source generation's stored semantic tokens again with new decoder settings " +
@@ -23,7 +25,8 @@ export const renderRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         params: GenerationIdParams,
         body: CreateRenderBody.nullish(),
-        response: { 202: GenerationView, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503) },
+        response: { 202: GenerationView, ...errorResponses(400, 404, 409, 413, 415, 503) },
+        ...sends({ 202: ['Location'] }),
       },
     },
     async (request, reply) => {

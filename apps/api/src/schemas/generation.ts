@@ -1,10 +1,12 @@
 import { MAX_REFERENCE_IMAGES } from '@glm-image/inference/reference-images';
 import { OUTPUT_FORMATS } from '@glm-image/shared/formats';
 import { WEBHOOK_EVENTS } from '@glm-image/shared/generation';
-import { GenerationView } from '@glm-image/shared/public-generation';
+import { GenerationView as PublicGenerationView } from '@glm-image/shared/public-generation';
 import { z } from 'zod';
+import { ERROR_SCHEMA_ID, GENERATION_SCHEMA_ID } from '../openapi/complete-document.ts';
 
-export { GenerationView };
+/** The generation object; its id names it in the OpenAPI document (and so in generated clients). */
+export const GenerationView = PublicGenerationView.meta({ id: GENERATION_SCHEMA_ID });
 
 /**
  * Request and response shapes of the generation resource. These zod schemas are the
@@ -14,7 +16,7 @@ export { GenerationView };
 
 const METADATA_MAX_BYTES = 4096;
 
-export const OutputFormatSchema = z.enum(OUTPUT_FORMATS);
+export const OutputFormatSchema = z.enum(OUTPUT_FORMATS).meta({ id: 'OutputFormat' });
 
 export const WebhookSchema = z
   .strictObject({
@@ -31,7 +33,8 @@ export const WebhookSchema = z
   })
   .describe(
     'Standard Webhooks deliveries of this generation. Refused (400) for a tenant without a signing secret.',
-  );
+  )
+  .meta({ id: 'WebhookSubscription' });
 
 export const MetadataSchema = z
   .record(z.string(), z.unknown())
@@ -78,7 +81,8 @@ export const CreateGenerationBody = z
           'later, as often as wanted.',
       ),
   })
-  .describe('A text-to-image or image-to-image request. Unknown fields are rejected.');
+  .describe('A text-to-image or image-to-image request. Unknown fields are rejected.')
+  .meta({ id: 'CreateGenerationRequest' });
 export type CreateGenerationBody = z.infer<typeof CreateGenerationBody>;
 
 export const CreateRenderBody = z
@@ -96,7 +100,8 @@ export const CreateRenderBody = z
   .describe(
     'Renders the stored semantic tokens of a finished generation again, without the planner (with its ' +
       'reference images, when it had any).',
-  );
+  )
+  .meta({ id: 'CreateRenderRequest' });
 export type CreateRenderBody = z.infer<typeof CreateRenderBody>;
 
 export const GenerationIdParams = z.object({ id: z.string().min(1).max(128) });
@@ -107,14 +112,26 @@ export const ListGenerationsQuery = z.object({
   cursor: z.string().min(1).max(512).optional(),
 });
 
-export const GenerationList = z.object({
-  items: z.array(GenerationView),
-  next_cursor: z.string().nullable(),
-});
+export const GenerationList = z
+  .object({
+    items: z.array(GenerationView),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+  })
+  .meta({ id: 'GenerationList' });
 
 export const ErrorBody = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .describe('Every error has this shape.');
+  .describe('Every error has this shape.')
+  .meta({ id: ERROR_SCHEMA_ID });
+
+/** An image streamed as it is stored, in one of `mediaTypes`. */
+export function ImageResponse(description: string, mediaTypes: readonly string[]) {
+  const bytes = z.string().meta({ format: 'binary' }).describe('The image bytes.');
+  return {
+    description,
+    content: Object.fromEntries(mediaTypes.map((type) => [type, { schema: bytes }])),
+  };
+}
 
 /** The standard error responses, for the OpenAPI document. */
 export function errorResponses<const S extends readonly number[]>(...statuses: S) {

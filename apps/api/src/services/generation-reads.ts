@@ -1,18 +1,19 @@
 /**
  * Reads of one generation: by id for its tenant (another tenant's id is
- * indistinguishable from an unknown one), and waiting for its end by following its
- * event stream rather than polling.
+ * indistinguishable from an unknown one), and waiting for its end through the process's
+ * event hub rather than polling or holding a connection per waiter.
  */
 import { NotFoundError } from '@glm-image/shared/errors';
 import { type GenerationRecord, isTerminal } from '@glm-image/shared/generation';
 import type { GenerationStore } from '@glm-image/shared/generation-store';
 import { canSee, type Principal } from '../plugins/auth.ts';
-
-/** One blocking read of the event stream lasts at most this long, so an abort is noticed soon. */
-const WAIT_READ_MS = 5000;
+import type { EventHub } from './event-hub.ts';
 
 export class GenerationReads {
-  constructor(private readonly store: GenerationStore) {}
+  constructor(
+    private readonly store: GenerationStore,
+    private readonly events: EventHub,
+  ) {}
 
   async find(principal: Principal, id: string): Promise<GenerationRecord> {
     const record = await this.store.get(id);
@@ -20,17 +21,30 @@ export class GenerationReads {
     return record;
   }
 
-  /** Waits until the generation ends or `seconds` pass; returns the latest record either way. */
+  /**
+   * Waits until the generation ends, `seconds` pass, `signal` aborts or the API shuts
+   * down; returns the latest record either way.
+   */
   async waitForEnd(id: string, seconds: number, signal?: AbortSignal): Promise<GenerationRecord | null> {
-    const deadline = Date.now() + seconds * 1000;
-    let cursor = '0';
-    for (;;) {
-      const record = await this.store.get(id);
-      const remaining = deadline - Date.now();
-      if (!record || isTerminal(record.status) || remaining <= 0 || signal?.aborted) return record;
-      const events = await this.store.readEvents(id, cursor, Math.max(1, Math.min(remaining, WAIT_READ_MS)));
-      const last = events.at(-1);
-      if (last) cursor = last.id;
+    // The latest event's id before the record: an end the record does not show yet is an
+    // event after that id, which the watch below is handed.
+    const after = await this.store.lastEventId(id);
+    const record = await this.store.get(id);
+    if (!record || isTerminal(record.status) || signal?.aborted) return record;
+    const watch = this.events.watch(id, after ?? '0');
+    const stop = () => watch.close();
+    const deadline = setTimeout(stop, seconds * 1000);
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for (let events = await watch.next(); events; events = await watch.next()) {
+        const end = events.find((event) => isTerminal(event.data.status));
+        if (end) return end.data;
+      }
+      return (await this.store.get(id)) ?? record;
+    } finally {
+      clearTimeout(deadline);
+      signal?.removeEventListener('abort', stop);
+      watch.close();
     }
   }
 }

@@ -24,16 +24,24 @@ export type ModelJob<I = any, O = any> = (input: I, context: ModelJobContext) =>
 /** What a jobs module's `createModelJobs` returns: its jobs, and how to free what they hold. */
 export interface ModelJobs<J extends Record<string, ModelJob> = Record<string, ModelJob>> {
   jobs: J;
+  /**
+   * Jobs whose runs start as soon as they arrive, beside any run in progress, instead of
+   * waiting their turn. The module makes them share the thread itself: the planner
+   * gathers its concurrent `plan` runs into one batched decoding loop.
+   */
+  concurrent?: ReadonlyArray<keyof J & string>;
   close?(): Promise<void>;
 }
 
 /**
  * The one export a jobs module must have. It runs once per thread, inside the thread:
- * the place to open ONNX sessions and load tokenizers.
+ * the place to open ONNX sessions and load tokenizers. `settings` is what the caller
+ * passed as `ModelThreadOptions.settings` (structured-cloneable), e.g. a batch limit.
  */
-export type CreateModelJobs<J extends Record<string, ModelJob>> = (
+export type CreateModelJobs<J extends Record<string, ModelJob>, S = undefined> = (
   pack: ModelPack,
   options: ExecutionOptions,
+  settings: S,
 ) => Promise<ModelJobs<J>>;
 
 export type JobInput<J extends ModelJob> = Parameters<J>[0];
@@ -57,4 +65,5 @@ export interface ModelThreadData {
   pack: ModelPack;
   options: ExecutionOptions;
   progressIntervalMs: number;
+  settings: unknown;
 }

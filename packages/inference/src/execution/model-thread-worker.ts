@@ -2,7 +2,8 @@
  * Entry of a model thread (see model-thread.ts). Loads the jobs module named in
  * workerData, then runs jobs one at a time: ONNX `session.run` blocks the thread it runs
  * on, so jobs cannot usefully overlap, and running them in order keeps each job's
- * timing honest.
+ * timing honest. Jobs the module lists as `concurrent` start on arrival instead: the
+ * module itself merges them into one loop (one `session.run` per step for all of them).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CanceledError, serializeError } from '../errors.ts';
@@ -24,12 +25,18 @@ const send = (message: FromModelThread) => port.postMessage(message);
 const jobs = await loadJobs();
 if (jobs) {
   let queue: Promise<void> = Promise.resolve();
+  const concurrent = new Set<string>(jobs.concurrent ?? []);
+  const inFlight = new Set<Promise<void>>();
   port.on('message', (message: ToModelThread) => {
-    if (message.type === 'run') {
+    if (message.type === 'run' && concurrent.has(message.job)) {
+      const run = runJob(jobs, message).finally(() => inFlight.delete(run));
+      inFlight.add(run);
+    } else if (message.type === 'run') {
       queue = queue.then(() => runJob(jobs, message));
     } else if (message.type === 'close') {
       queue = queue.then(async () => {
         try {
+          await Promise.all(inFlight);
           await jobs.close?.();
         } finally {
           send({ type: 'closed' });
@@ -45,12 +52,12 @@ if (jobs) {
 async function loadJobs(): Promise<ModelJobs | null> {
   try {
     const module = (await import(data.jobsModule)) as {
-      createModelJobs?: CreateModelJobs<Record<string, ModelJob>>;
+      createModelJobs?: CreateModelJobs<Record<string, ModelJob>, unknown>;
     };
     if (typeof module.createModelJobs !== 'function') {
       throw new TypeError(`${data.jobsModule} does not export createModelJobs`);
     }
-    return await module.createModelJobs(data.pack, data.options);
+    return await module.createModelJobs(data.pack, data.options, data.settings);
   } catch (error) {
     send({ type: 'load-failed', error: serializeError(error) });
     return null;

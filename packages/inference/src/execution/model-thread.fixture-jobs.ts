@@ -12,12 +12,27 @@ function blockFor(ms: number): void {
 export type FixtureJobs = {
   count: ModelJob<{ steps: number; stepMs: number }, { steps: number; packName: string; threadId: number }>;
   reject: ModelJob<{ field: string }, never>;
+  /** Concurrent: resolves once `parties` runs are waiting together, with the settings' label. */
+  meet: ModelJob<{ parties: number }, { arrived: number; label: string }>;
 };
 
-export const createModelJobs: CreateModelJobs<FixtureJobs> = async (pack) => {
+export const createModelJobs: CreateModelJobs<FixtureJobs, { label: string } | undefined> = async (
+  pack,
+  _options,
+  settings,
+) => {
   const { threadId } = await import('node:worker_threads');
+  // Runs of `meet` that are waiting; each arrival releases everyone once enough are here.
+  const waiting: Array<() => void> = [];
   return {
+    concurrent: ['meet'],
     jobs: {
+      meet: ({ parties }) =>
+        new Promise((resolve) => {
+          const arrived = waiting.length + 1;
+          waiting.push(() => resolve({ arrived, label: settings?.label ?? 'none' }));
+          if (waiting.length >= parties) for (const release of waiting.splice(0)) release();
+        }),
       count: async ({ steps, stepMs }, ctx) => {
         for (let step = 0; step < steps; step++) {
           ctx.throwIfCanceled();

@@ -82,6 +82,27 @@ describe('ModelThread', () => {
     expect((error as InvalidInputError).code).toBe('invalid_input');
   });
 
+  it('starts runs of a concurrent job while others of it are still running', async () => {
+    // Each run of `meet` waits for the others: run one at a time, none would ever end.
+    const runs = [1, 2, 3].map(() => thread.run('meet', { parties: 3 }));
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r.arrived).sort()).toEqual([1, 2, 3]);
+  });
+
+  it('hands the caller settings to the jobs module', async () => {
+    const other = await ModelThread.start<FixtureJobs>(FIXTURE, pack, undefined, {
+      settings: { label: 'from the caller' },
+    });
+    try {
+      await expect(other.run('meet', { parties: 1 })).resolves.toEqual({
+        arrived: 1,
+        label: 'from the caller',
+      });
+    } finally {
+      await other.close();
+    }
+  });
+
   it('fails to start with a ModelError when the jobs module has no createModelJobs', async () => {
     await expect(ModelThread.start(new URL('./model-job.ts', import.meta.url), pack)).rejects.toBeInstanceOf(
       ModelError,

@@ -36,7 +36,9 @@
  *
  * A job rejects with the error class it threw in the thread (ModelPackError,
  * InvalidInputError, CanceledError, ModelError); anything else arrives
- * as a ModelError. Jobs on one thread run one at a time, in call order.
+ * as a ModelError. Jobs on one thread run one at a time, in call order, except those the
+ * module lists as `concurrent`, which start on arrival and share the thread as the module
+ * arranges (the planner batches them).
  * The thread loads TypeScript by registering tsx itself (model-thread-entry.mjs): on
  * Node 20, `execArgv: ['--import', 'tsx']` does not reach a worker's module loading.
  * This works from any working directory, under `node --import tsx` and under vitest.
@@ -57,6 +59,8 @@ import type {
 export interface ModelThreadOptions {
   /** Least time between two progress messages of one job, in ms; default 100. Forced messages always pass. */
   progressIntervalMs?: number;
+  /** Passed to the jobs module's `createModelJobs` as its third argument (structured-cloneable). */
+  settings?: unknown;
 }
 
 export interface RunOptions<P = unknown> {
@@ -101,6 +105,7 @@ export class ModelThread<J extends Record<string, ModelJob>> {
       pack,
       options,
       progressIntervalMs: threadOptions.progressIntervalMs ?? 100,
+      settings: threadOptions.settings,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData });
     await new Promise<void>((resolve, reject) => {

@@ -1,17 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError, InvalidInputError } from '../errors.ts';
-import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
-import { encodeToken, PALETTE, Region } from '../reference-pack/semantic-codebook.ts';
-import { Planner, planBatchKey, type TokenGrid } from './planner.ts';
-import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptIds, buildPromptText, planLayout } from './prompt-template.ts';
-import { runTokenLoop } from './token-loop.ts';
+import { encodeToken, Region } from '../reference-pack/semantic-codebook.ts';
+import { colour, discGrid } from '../testing/reference-grids.ts';
+import { Planner } from './planner.ts';
 
 let root: string;
 let pack: ModelPack;
@@ -85,15 +81,40 @@ describe('Planner (reference pack)', () => {
     expect(batch[1]!.main.tokens).toEqual(alone.main.tokens);
   });
 
-  it('refuses a batch of different sizes and invalid requests with InvalidInputError', async () => {
+  it('plans concurrent requests of mixed sizes in one batch, each as it would alone', async () => {
+    const requests = [
+      { prompt: PROMPT, width: 512, height: 512, seed: 21 },
+      { prompt: 'a green square under a "TOP" sign', width: 768, height: 512, seed: 22 },
+      { prompt: 'a blue square', width: 512, height: 1024, seed: 23 },
+    ];
+    const alone = [];
+    for (const request of requests) alone.push(await planner.plan(request));
+    const before = await planner.stats();
+    const together = await Promise.all(requests.map((request) => planner.plan(request)));
+    const mixedBatch = await planner.planBatch(requests);
+    for (const [i, result] of together.entries()) {
+      expect(result.preview).toEqual(alone[i]!.preview);
+      expect(result.main).toEqual(alone[i]!.main);
+      expect(mixedBatch[i]!.main).toEqual(alone[i]!.main);
+    }
+    expect(together[1]!.main).toMatchObject({ rows: 16, cols: 24 });
+    expect(together[2]!.main).toMatchObject({ rows: 32, cols: 16 });
+    // The concurrent plans shared model calls: more rows than steps.
+    const after = await planner.stats();
+    expect(after.cached.rowSteps - before.cached.rowSteps).toBeGreaterThan(
+      after.cached.steps - before.cached.steps,
+    );
+  });
+
+  it('refuses invalid requests with InvalidInputError', async () => {
     const error = await planner
       .planBatch([
         { prompt: PROMPT, width: 512, height: 512, seed: 1 },
-        { prompt: PROMPT, width: 768, height: 512, seed: 1 },
+        { prompt: PROMPT, width: 512, height: 512, seed: 1, useKvCache: false },
       ])
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
-    expect((error as InvalidInputError).field).toBe('width');
+    expect((error as InvalidInputError).field).toBe('useKvCache');
     await expect(planner.plan({ prompt: PROMPT, width: 500, height: 512, seed: 1 })).rejects.toMatchObject({
       code: 'invalid_input',
       field: 'width',
@@ -124,89 +145,10 @@ describe('Planner (reference pack)', () => {
     const after = await planner.plan({ prompt: PROMPT, width: 512, height: 512, seed: 3 });
     expect(after.main.tokens).toHaveLength(256);
   });
-});
 
-describe('token loop', () => {
-  let session: InferenceSession;
-  let tokenizer: PlannerTokenizer;
-  beforeAll(async () => {
-    session = await openSession(pack.files.planner, { executionProvider: 'cpu', intraOpThreads: 1 });
-    tokenizer = await PlannerTokenizer.load(pack);
-  });
-  afterAll(async () => {
-    await session?.release();
-  });
-
-  // The no-cache loop re-feeds the whole sequence each step, which is slow by nature;
-  // the first tokens (preview region included) are enough to show both paths agree.
-  it('gives the same tokens with and without the KV cache, padded batch included', async () => {
-    const layout = planLayout(pack.manifest, 512, 512);
-    const rows = [PROMPT, 'a white "sale" sign on a dark red wall, simple flat illustration'].map(
-      (prompt, i) => ({
-        promptIds: tokenizer.encode(buildPromptText(pack.manifest, prompt, layout)),
-        seed: 100 + i,
-        sampling: pack.manifest.planner.sampling,
-      }),
-    );
-    const run = (useKvCache: boolean) =>
-      runTokenLoop(session, pack.manifest, rows, {
-        count: 40,
-        padId: tokenizer.padId,
-        useKvCache,
-        beforeStep: () => {},
-        onToken: () => {},
-      });
-    const cached = await run(true);
-    const uncached = await run(false);
-    expect(cached.map((r) => r.length)).toEqual([40, 40]);
-    expect(uncached).toEqual(cached);
-  });
-
-  it('puts each reference between image markers ahead of the text prompt', () => {
-    const layout = planLayout(pack.manifest, 512, 512);
-    const { firstTokenId } = pack.manifest.planner.imageVocab;
-    const ids = buildPromptIds(tokenizer, pack.manifest, PROMPT, layout, [[5, 6], [7]]);
-    const text = tokenizer.encode(buildPromptText(pack.manifest, PROMPT, layout));
-    const { beginOfImageId: begin, endOfImageId: end } = tokenizer;
-    expect(ids).toEqual([
-      begin,
-      firstTokenId + 5,
-      firstTokenId + 6,
-      end,
-      begin,
-      firstTokenId + 7,
-      end,
-      ...text,
-    ]);
-    expect(buildPromptIds(tokenizer, pack.manifest, PROMPT, layout)).toEqual(text);
-  });
-
-  it('gives the same tokens with and without the KV cache for rows with a reference image', async () => {
-    const layout = planLayout(pack.manifest, 512, 512);
-    const reference = discGrid(16, 16);
-    const rows = ['make the background green', 'a yellow circle'].map((prompt, i) => ({
-      promptIds: buildPromptIds(tokenizer, pack.manifest, prompt, layout, [reference.tokens]),
-      seed: 7 + i,
-      sampling: pack.manifest.planner.sampling,
-    }));
-    const run = (useKvCache: boolean) =>
-      runTokenLoop(session, pack.manifest, rows, {
-        count: 10,
-        padId: tokenizer.padId,
-        useKvCache,
-        beforeStep: () => {},
-        onToken: () => {},
-      });
-    expect(await run(false)).toEqual(await run(true));
-  });
-
-  it('batches only rows with the same number of references, each checked against its grid', async () => {
+  it('checks each reference image against its grid, and plans after it', async () => {
     const reference = discGrid(16, 16);
     const base = { prompt: PROMPT, width: 512, height: 512, seed: 1 };
-    expect(planBatchKey({ ...base, references: [reference] })).not.toBe(planBatchKey(base));
-    await expect(planner.planBatch([base, { ...base, references: [reference] }])).rejects.toMatchObject({
-      field: 'references',
-    });
     await expect(planner.plan({ ...base, references: [discGrid(8, 8)] })).rejects.toMatchObject({
       field: 'references[0]',
     });
@@ -219,22 +161,33 @@ describe('token loop', () => {
     );
     expect(plan.main.tokens[4 * 16 + 11]).toBeLessThan(encodeToken(Region.shape, colour('yellow') + 1, 0));
   });
-});
 
-const colour = (name: string) => PALETTE.findIndex((p) => p.name === name);
-
-/** A main grid with a red disc (centre row 4, column 11) on blue, as the image tokenizer reads one. */
-function discGrid(rows: number, cols: number): TokenGrid {
-  const tokens: number[] = [];
-  for (let r = 0; r < rows; r += 1) {
-    for (let c = 0; c < cols; c += 1) {
-      const inDisc = Math.hypot(r + 0.5 - 4.5, c + 0.5 - 11.5) < 2.5;
-      tokens.push(
-        inDisc
-          ? encodeToken(Region.shape, colour('red'), 128)
-          : encodeToken(Region.background, colour('blue'), 128),
-      );
+  it('plans concurrent requests with and without references, each as it would alone', async () => {
+    const reference = discGrid(16, 16);
+    const requests = [
+      { prompt: PROMPT, width: 512, height: 512, seed: 31 },
+      { prompt: 'make the background green', width: 512, height: 512, seed: 32, references: [reference] },
+      { prompt: 'a green square under a "TOP" sign', width: 768, height: 512, seed: 33 },
+      {
+        prompt: 'make the circle yellow',
+        width: 512,
+        height: 512,
+        seed: 34,
+        references: [reference, discGrid(16, 16)],
+      },
+      { prompt: 'the circle to purple', width: 512, height: 512, seed: 35, references: [reference] },
+    ];
+    const alone = [];
+    for (const request of requests) alone.push(await planner.plan(request));
+    const together = await Promise.all(requests.map((request) => planner.plan(request)));
+    const mixedBatch = await planner.planBatch(requests);
+    for (const [i, result] of together.entries()) {
+      expect(result.main).toEqual(alone[i]!.main);
+      expect(result.preview).toEqual(alone[i]!.preview);
+      expect(mixedBatch[i]!.main).toEqual(alone[i]!.main);
     }
-  }
-  return { rows, cols, tokens };
-}
+    // Each reference's tokens and its two image markers are part of the prompt.
+    const textOnly = await planner.plan({ ...requests[3]!, references: [] });
+    expect(alone[3]!.promptTokens - textOnly.promptTokens).toBe(2 * (16 * 16 + 2));
+  });
+});

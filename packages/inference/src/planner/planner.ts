@@ -4,10 +4,18 @@ import { ModelThread } from '../execution/model-thread.ts';
 import type { ModelPack } from '../model-pack.ts';
 import { MAX_REFERENCE_IMAGES } from '../reference-images/reference-image.ts';
 import { mainGridSize, validateImageSize } from '../sizes.ts';
-import type { PlanJobRow, PlannerJobs, PlanProgress } from './planner-jobs.ts';
+import type {
+  PlanJobRow,
+  PlannerJobs,
+  PlannerStats,
+  PlannerThreadSettings,
+  PlanProgress,
+} from './planner-jobs.ts';
 import type { SamplingParams } from './sampler.ts';
 import type { TokenGrid } from './token-grid.ts';
 
+export type { BatchStats } from './continuous-batch.ts';
+export type { PlannerStats } from './planner-jobs.ts';
 export type { TokenGrid } from './token-grid.ts';
 
 export interface PlanRequest {
@@ -27,17 +35,9 @@ export interface PlanRequest {
   /**
    * Reference images (image-to-image), as the pack's image tokenizer read them for this
    * size (ImageTokenizer): main grids of codebook indices, at most 4. The plan follows them.
+   * A plan shares model calls only with plans of as many reference images (planBatchKey in planner-jobs.ts).
    */
   references?: TokenGrid[];
-}
-
-/**
- * Requests that may share a batch have the same key: one image size, one mode, and the
- * same number of reference images (a batch's rows must be alike, as upstream requires).
- */
-export function planBatchKey(request: PlanRequest): string {
-  const kv = (request.useKvCache ?? true) ? 'kv' : 'full';
-  return `${request.width}x${request.height}/${kv}/${request.references?.length ?? 0} references`;
 }
 
 export interface PlanResult {
@@ -46,8 +46,19 @@ export interface PlanResult {
   promptTokens: number;
   /** Image tokens generated: preview + main (the appended end-of-image is not counted). */
   generatedTokens: number;
+  /** From the request reaching the model thread to its last token, waiting for a batch row included. */
   durationMs: number;
+  /** Tokens of the whole request (every row of a planBatch) per second of durationMs. */
   tokensPerSecond: number;
+}
+
+export interface PlannerSettings {
+  /**
+   * Most plans decoded together in one batch (default 16, the largest batch the
+   * benchmark measures; the planner worker passes PLANNER_MAX_BATCH). Plans requested
+   * while the batch is full wait for a row to free up.
+   */
+  maxBatch?: number;
 }
 
 export interface PlanOptions {
@@ -59,6 +70,8 @@ export interface PlanOptions {
 /**
  * The semantic-token planner. The model runs in its own thread (planner-jobs.ts); this
  * class validates requests and forwards them, so the caller's event loop stays free.
+ * Plans requested while others decode join their batch (continuous batching): call
+ * `plan` concurrently and the thread decodes up to `maxBatch` of them per model call.
  */
 export class Planner {
   private constructor(
@@ -69,11 +82,17 @@ export class Planner {
   static async load(
     pack: ModelPack,
     options: ExecutionOptions = DEFAULT_EXECUTION_OPTIONS,
+    settings: PlannerSettings = {},
   ): Promise<Planner> {
+    const maxBatch = settings.maxBatch ?? 16;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) {
+      throw new InvalidInputError('maxBatch', `must be a positive integer, got ${maxBatch}`);
+    }
     const thread = await ModelThread.start<PlannerJobs>(
       new URL('./planner-jobs.ts', import.meta.url),
       pack,
       options,
+      { settings: { maxBatch } satisfies PlannerThreadSettings },
     );
     return new Planner(pack, thread);
   }
@@ -84,58 +103,51 @@ export class Planner {
   }
 
   /**
-   * Plans several prompts in one batch; all must have the same `planBatchKey` (size, mode,
-   * number of reference images). Row i gets request i's seed.
+   * Plans several prompts together, of any sizes and numbers of reference images; row i
+   * gets request i's seed and the tokens it would get alone (rows with different numbers
+   * of references decode in different model calls). One signal and one progress stream
+   * for all of them.
    */
   async planBatch(requests: PlanRequest[], options: PlanOptions = {}): Promise<PlanResult[]> {
     if (requests.length === 0) return [];
     const first = requests[0]!;
     for (const request of requests) {
-      for (const field of ['width', 'height'] as const) {
-        if (request[field] !== first[field]) {
-          throw new InvalidInputError(
-            field,
-            `a batch needs one image size, got ${request.width}x${request.height} and ${first.width}x${first.height}`,
-          );
-        }
-      }
       if ((request.useKvCache ?? true) !== (first.useKvCache ?? true)) {
         throw new InvalidInputError('useKvCache', 'a batch runs in one mode');
-      }
-      if (planBatchKey(request) !== planBatchKey(first)) {
-        throw new InvalidInputError(
-          'references',
-          `a batch needs one number of reference images per row, got ${request.references?.length ?? 0} and ${first.references?.length ?? 0}`,
-        );
       }
     }
     return this.run(requests, options);
   }
 
-  /** Ends the model thread after the running plan. Safe to call twice. */
+  /** The batching engine's counters since load: time inside and outside the model, batch sizes. */
+  stats(): Promise<PlannerStats> {
+    return this.thread.run('stats', {});
+  }
+
+  /** Ends the model thread after the running plans. Safe to call twice. */
   close(): Promise<void> {
     return this.thread.close();
   }
 
   private async run(requests: PlanRequest[], options: PlanOptions): Promise<PlanResult[]> {
     const rows = requests.map((r) => this.validate(r));
-    const first = requests[0]!;
     const output = await this.thread.run(
       'plan',
-      { width: first.width, height: first.height, useKvCache: first.useKvCache ?? true, rows },
+      { useKvCache: requests[0]!.useKvCache ?? true, rows },
       {
         signal: options.signal,
         onProgress: options.onProgress && ((p: PlanProgress) => options.onProgress?.(p.generated, p.total)),
       },
     );
-    const generatedTokens = output.preview.rows * output.preview.cols + output.main.rows * output.main.cols;
+    const countOf = (row: (typeof output.rows)[number]) => row.preview.tokens.length + row.main.tokens.length;
+    const allTokens = output.rows.reduce((sum, row) => sum + countOf(row), 0);
     return output.rows.map((row) => ({
-      preview: { ...output.preview, tokens: row.preview },
-      main: { ...output.main, tokens: row.main },
+      preview: row.preview,
+      main: row.main,
       promptTokens: row.promptTokens,
-      generatedTokens,
+      generatedTokens: countOf(row),
       durationMs: output.durationMs,
-      tokensPerSecond: (generatedTokens * output.rows.length) / (output.durationMs / 1000),
+      tokensPerSecond: allTokens / (output.durationMs / 1000),
     }));
   }
 
@@ -163,7 +175,14 @@ export class Planner {
     if (!Number.isInteger(sampling.topK) || sampling.topK < 0) {
       throw new InvalidInputError('topK', `must be a non-negative integer, got ${sampling.topK}`);
     }
-    return { prompt: request.prompt, seed: request.seed, sampling, references: this.references(request) };
+    return {
+      prompt: request.prompt,
+      width: request.width,
+      height: request.height,
+      seed: request.seed,
+      sampling,
+      references: this.references(request),
+    };
   }
 
   /** Each reference's tokens, checked against the grid this request's size plans. */

@@ -1,0 +1,204 @@
+/**
+ * The client SDK against the whole system (API, planner and decoder processes on a real
+ * Redis and S3 server): a generation followed over Server-Sent Events to its images,
+ * the same by polling, a stream cut mid-way and resumed, pagination, re-renders, cancels,
+ * typed errors, and webhook deliveries verified with the SDK's helper.
+ */
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestReceiver } from '../../apps/api/src/testing/webhook-receiver.ts';
+import { generateWebhookSecret } from '../../apps/api/src/webhooks/signing.ts';
+import {
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  type GenerationUpdate,
+  GlmImageClient,
+  NotFoundError,
+  verifyWebhook,
+  WebhookVerificationError,
+} from '../../packages/client/src/index.ts';
+import { startFaultProxy } from '../support/fault-proxy.ts';
+import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
+
+const SECRET = generateWebhookSecret();
+let system: E2eSystem;
+let client: GlmImageClient;
+
+beforeAll(async () => {
+  system = await startSystem({
+    env: { WEBHOOK_ALLOWLIST: '127.0.0.1', WEBHOOK_SECRETS: JSON.stringify({ e2e: SECRET }) },
+  });
+  client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
+}, 120_000);
+afterAll(async () => {
+  await system?.stop();
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+const small = { width: 512, height: 512, steps: 4 } as const;
+
+describe('the client SDK', () => {
+  it('follows a generation over Server-Sent Events and downloads its preview and image', async () => {
+    const submitted = await client.submit({ prompt: 'a red circle on a blue background', ...small, seed: 5 });
+    expect(submitted.status).toBe('queued');
+    const updates: GenerationUpdate[] = [];
+    const final = await client.wait(submitted.id, { onUpdate: (update) => updates.push(update) });
+
+    expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
+    const events = updates.map((update) => update.event);
+    expect(events).toContain('preview');
+    expect(events.at(-1)).toBe('generation.succeeded');
+    expect(updates.every((update) => update.id !== undefined)).toBe(true);
+
+    const output = await client.downloadOutput(final.id, 0);
+    expect(output.contentType).toBe('image/png');
+    expect(sha256(output.bytes)).toBe(final.outputs[0]!.sha256);
+    expect((await client.download(final.outputs[0]!.url)).bytes).toEqual(output.bytes);
+    const preview = await client.downloadPreview(final.id);
+    expect((await sharp(preview.bytes).metadata()).format).toBe('png');
+  });
+
+  it('polls to the same end when asked to', async () => {
+    const submitted = await client.submit({ prompt: 'a yellow square', ...small });
+    const polled: string[] = [];
+    const final = await client.wait(submitted.id, {
+      transport: 'poll',
+      pollIntervalMs: 100,
+      onUpdate: (update) => polled.push(update.event),
+    });
+    expect(final.status).toBe('succeeded');
+    expect(new Set(polled)).toEqual(new Set(['poll']));
+  });
+
+  it('resumes a cut event stream after the last event it saw, missing nothing', async () => {
+    // Every events connection is cut right after its first event: the client must
+    // reconnect with Last-Event-ID each time and still see the generation to its end.
+    const proxy = await startFaultProxy(system.stack.apiUrl, (request) =>
+      request.url?.includes('/events') ? 'cut-after-first-event' : null,
+    );
+    try {
+      const flaky = new GlmImageClient({
+        baseUrl: proxy.url,
+        apiKey: API_KEY,
+        // No reconnection delay: the test is about what is resumed, not when.
+        retry: { sleep: () => new Promise((resolve) => setImmediate(resolve)) },
+      });
+      const submitted = await flaky.submit({ prompt: 'a green circle', ...small });
+      const ids: string[] = [];
+      const final = await flaky.wait(submitted.id, {
+        onUpdate: (update) => ids.push(update.id!),
+      });
+      expect(final.status).toBe('succeeded');
+      expect(proxy.requests.filter((request) => request.includes('/events')).length).toBeGreaterThan(1);
+      // Stream ids only grow: nothing was delivered twice.
+      const order = (id: string) => id.split('-').map(Number) as [number, number];
+      for (let i = 1; i < ids.length; i += 1) {
+        const [a, b] = [order(ids[i - 1]!), order(ids[i]!)];
+        expect(a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]), `${ids[i - 1]} then ${ids[i]}`).toBe(true);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('falls back to polling when the event stream delivers nothing', async () => {
+    const proxy = await startFaultProxy(system.stack.apiUrl, (request) =>
+      request.url?.includes('/events') ? 'swallow-body' : null,
+    );
+    try {
+      const buffered = new GlmImageClient({ baseUrl: proxy.url, apiKey: API_KEY });
+      const submitted = await buffered.submit({ prompt: 'an orange circle', ...small });
+      const fellBack: string[] = [];
+      const events: string[] = [];
+      const final = await buffered.wait(submitted.id, {
+        pollIntervalMs: 100,
+        onFallback: (reason) => fellBack.push(reason.message),
+        onUpdate: (update) => events.push(update.event),
+      });
+      expect(final.status).toBe('succeeded');
+      expect(fellBack).toHaveLength(1);
+      expect(events.at(-1)).toBe('poll');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('pages through the caller’s generations, newest first', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) ids.push((await client.submit({ prompt: `page ${i}`, ...small })).id);
+    const firstPage = await client.list({ limit: 2 });
+    expect(firstPage.items).toHaveLength(2);
+    expect(firstPage.next_cursor).not.toBeNull();
+    const all: string[] = [];
+    for await (const generation of client.listAll({ pageSize: 2 })) all.push(generation.id);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.slice(0, 3)).toEqual([...ids].reverse());
+    await Promise.all(ids.map((id) => client.wait(id)));
+  });
+
+  it('renders a finished generation again and cancels a queued one', async () => {
+    const source = await client.wait((await client.submit({ prompt: 'a purple square', ...small })).id);
+    const render = await client.render(source.id, { seed: 99, output_format: 'webp' });
+    expect(render.input.source_generation_id).toBe(source.id);
+    const rendered = await client.wait(render.id);
+    expect(rendered.status).toBe('succeeded');
+    expect((await client.downloadOutput(render.id, 0)).contentType).toBe('image/webp');
+
+    const big = await client.submit({ prompt: 'a grey circle', width: 2048, height: 2048, steps: 80 });
+    const canceled = await client.cancel(big.id);
+    expect(['canceled', 'planning', 'decoding', 'queued']).toContain(canceled.status);
+    expect((await client.wait(big.id)).status).toBe('canceled');
+  });
+
+  it('throws typed errors carrying the API code', async () => {
+    await expect(client.get('no-such-generation')).rejects.toMatchObject({
+      constructor: NotFoundError,
+      status: 404,
+      code: 'not_found',
+    });
+    await expect(client.submit({ prompt: '' })).rejects.toMatchObject({
+      constructor: BadRequestError,
+      code: 'invalid_input',
+      message: expect.stringContaining('prompt'),
+    });
+    const stranger = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: 'not-a-key-0123456789' });
+    await expect(stranger.list()).rejects.toBeInstanceOf(AuthenticationError);
+
+    const key = `conflict-${Date.now()}`;
+    const first = await client.submit({ prompt: 'a white circle', ...small }, { idempotencyKey: key });
+    const again = await client.submit({ prompt: 'a white circle', ...small }, { idempotencyKey: key });
+    expect(again.id).toBe(first.id);
+    await expect(
+      client.submit({ prompt: 'a black circle', ...small }, { idempotencyKey: key }),
+    ).rejects.toMatchObject({ constructor: ConflictError, code: 'idempotency_conflict' });
+    await client.wait(first.id);
+  });
+
+  it('verifies the webhooks the API delivers, and rejects a tampered one', async () => {
+    const receiver = await startTestReceiver();
+    try {
+      const submitted = await client.submit({
+        prompt: 'a blue square',
+        ...small,
+        webhook: { url: `${receiver.url}/hooks`, events: ['generation.succeeded'] },
+      });
+      await client.wait(submitted.id);
+      await expect.poll(() => receiver.requests.length, { timeout: 60_000 }).toBe(1);
+      const delivery = receiver.requests[0]!;
+      const event = verifyWebhook(SECRET, delivery.body, delivery.headers);
+      expect(event.type).toBe('generation.succeeded');
+      expect(event.data.id).toBe(submitted.id);
+      expect(event.data.outputs).toHaveLength(1);
+
+      const tampered = delivery.body.replace(submitted.id, 'gen_forged');
+      expect(() => verifyWebhook(SECRET, tampered, delivery.headers)).toThrow(WebhookVerificationError);
+      expect(() => verifyWebhook(generateWebhookSecret(), delivery.body, delivery.headers)).toThrow(
+        WebhookVerificationError,
+      );
+    } finally {
+      await receiver.close();
+    }
+  });
+});
