@@ -7,7 +7,7 @@
 const TESTS = '(\\.test\\.ts$|/testing/|^tests/|^bench/|^scripts/|^deploy/)';
 /** Workspace packages resolve through their node_modules links (symlinks are kept, so imports by name show as such). */
 const WS = '^node_modules/@glm-image/';
-const APPS = '(api|planner-worker|decoder-worker)';
+const APPS = '(api|planner-worker|decoder-worker|evaluator-worker)';
 
 module.exports = {
   forbidden: [

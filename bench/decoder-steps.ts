@@ -19,6 +19,8 @@ import { referenceCacheFeeds } from '../packages/inference/src/decoder/reference
 import { loadModelPack, type ModelPack } from '../packages/inference/src/model-pack.ts';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
 import { encodeToken, Region } from '../packages/inference/src/reference-pack/semantic-codebook.ts';
+import { markdownTable, publish } from './support/report.ts';
+import { median } from './support/stats.ts';
 
 const { values } = parseArgs({
   options: { pack: { type: 'string' }, steps: { type: 'string', default: '10' } },
@@ -96,11 +98,6 @@ async function decoderStepSeconds(
   return { perStep: median(gaps), total: (performance.now() - started) / 1000 };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
-
 // No spinning: the bare session's idle threads would otherwise steal CPU from the decoder's thread.
 const session = await InferenceSession.create(pack.files.denoiser, {
   graphOptimizationLevel: 'all',
@@ -108,18 +105,44 @@ const session = await InferenceSession.create(pack.files.denoiser, {
 });
 const decoderRuntime = await Decoder.load(pack);
 try {
-  console.log(
-    `decoder steps (${pack.manifest.name}, CPU, guidance ${pack.manifest.decoder.defaultGuidanceScale}, ${steps} timed steps)`,
-  );
-  console.log('size        bare denoiser s/call   decoder s/step   overhead   whole render s');
+  const rows: Array<Array<string | number>> = [];
+  const figures: Record<string, number> = {};
   for (const size of SIZES) {
     const bare = await bareDenoiserSeconds(session, size);
     const { perStep, total } = await decoderStepSeconds(decoderRuntime, size);
-    const overhead = `${(((perStep - bare) / bare) * 100).toFixed(0)}%`;
-    console.log(
-      `${`${size}x${size}`.padEnd(12)}${bare.toFixed(4).padStart(20)}   ${perStep.toFixed(4).padStart(14)}   ${overhead.padStart(8)}   ${total.toFixed(2).padStart(14)}`,
-    );
+    const overhead = (perStep - bare) / bare;
+    rows.push([
+      `${size}x${size}`,
+      bare.toFixed(4),
+      perStep.toFixed(4),
+      `${(overhead * 100).toFixed(0)}%`,
+      total.toFixed(2),
+    ]);
+    figures[`bare_denoiser_s_per_call_${size}`] = Number(bare.toFixed(5));
+    figures[`decoder_s_per_step_${size}`] = Number(perStep.toFixed(5));
+    figures[`overhead_${size}`] = Number(overhead.toFixed(3));
+    figures[`whole_render_s_${size}`] = Number(total.toFixed(3));
   }
+  await publish({
+    benchmark: 'Decoder: seconds per denoising step',
+    command: `node --import tsx bench/decoder-steps.ts --steps ${steps}`,
+    parameters: {
+      pack: pack.manifest.name,
+      guidance_scale: pack.manifest.decoder.defaultGuidanceScale,
+      steps,
+    },
+    figures,
+    table: markdownTable(
+      [
+        'size',
+        'bare denoiser s/call (baseline)',
+        'decoder s/step',
+        'overhead',
+        `whole render s (${steps + 1} steps, VAE, PNG)`,
+      ],
+      rows,
+    ),
+  });
 } finally {
   await decoderRuntime.close();
   await session.release();

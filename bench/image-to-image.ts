@@ -16,6 +16,8 @@ import { loadModelPack, type ModelPack } from '../packages/inference/src/model-p
 import { ImageTokenizer } from '../packages/inference/src/planner/image-tokenizer.ts';
 import { Planner } from '../packages/inference/src/planner/planner.ts';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
+import { markdownTable, publish } from './support/report.ts';
+import { median, ratio, round } from './support/stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,11 +38,6 @@ if (values.pack) {
   scratch = await mkdtemp(join(tmpdir(), 'glm-bench-pack-'));
   await buildReferencePack(scratch);
   pack = await loadModelPack(scratch);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function seconds(run: () => Promise<unknown>): Promise<number> {
@@ -66,8 +63,8 @@ if (!tokenizer) throw new Error(`pack ${pack.manifest.name} takes no reference i
 const planner = await Planner.load(pack);
 const decoder = await Decoder.load(pack);
 try {
-  console.log(`image-to-image against text-to-image (${pack.manifest.name}, CPU, ${runs} runs, medians)`);
-  console.log('size        stage                     text-to-image s   image-to-image s   ratio');
+  const rows: Array<Array<string | number>> = [];
+  const figures: Record<string, number> = {};
   for (const size of [512, 1024]) {
     const svg =
       `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}">` +
@@ -89,15 +86,24 @@ try {
       () => decoder.render(render),
       () => decoder.render({ ...render, references: [{ image, tokens }] }),
     );
-    for (const [stage, [plain, edited]] of [
-      ['plan (tokenize + plan)', plans],
-      [`decode (${steps} steps)`, decodes],
+    for (const [stage, key, [plain, edited]] of [
+      ['plan (tokenize + plan)', 'plan', plans],
+      [`decode (${steps} steps)`, 'decode', decodes],
     ] as const) {
-      console.log(
-        `${`${size}x${size}`.padEnd(12)}${stage.padEnd(26)}${plain.toFixed(2).padStart(15)}   ${edited.toFixed(2).padStart(16)}   ${(edited / plain).toFixed(2).padStart(5)}x`,
-      );
+      rows.push([`${size}x${size}`, stage, plain.toFixed(2), edited.toFixed(2), `${ratio(edited, plain)}x`]);
+      figures[`${key}_text_to_image_s_${size}`] = round(plain);
+      figures[`${key}_image_to_image_s_${size}`] = round(edited);
+      figures[`${key}_ratio_${size}`] = ratio(edited, plain);
     }
   }
+  await publish({
+    benchmark: 'Image-to-image against text-to-image',
+    command: `node --import tsx bench/image-to-image.ts --steps ${steps} --runs ${runs}`,
+    parameters: { pack: pack.manifest.name, steps, runs, reference_images: 1 },
+    figures,
+    table: markdownTable(['size', 'stage', 'text-to-image s (baseline)', 'image-to-image s', 'ratio'], rows),
+    notes: [`medians of ${runs} runs of each, run alternately after a warm-up, CPU`],
+  });
 } finally {
   await Promise.allSettled([tokenizer.close(), planner.close(), decoder.close()]);
   if (scratch) await rm(scratch, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * tenant with 10 unfinished generations and for one with 10,000, side by side in one run
  * (submits alternate between the two, so drift on a busy machine hits both alike). The
  * API runs in this process against its own redis-server and S3 server, with no workers,
- * so every generation stays queued. Prints JSON and a markdown table; asserts nothing.
+ * so every generation stays queued. Prints a markdown table (JSON to BENCH_JSON_OUT); asserts nothing.
  *
  *   node --import tsx bench/submit-backlog.ts [--submits 400] [--backlog 10000]
  */
@@ -18,6 +18,8 @@ import { buildApp } from '../apps/api/src/app.ts';
 import { parseApiEnv } from '../apps/api/src/env.ts';
 import { sha256Hex } from '../apps/api/src/plugins/auth.ts';
 import { newGenerationId } from '../apps/api/src/services/admission.ts';
+import { markdownTable, publish } from './support/report.ts';
+import { median } from './support/stats.ts';
 
 const { values } = parseArgs({
   options: { submits: { type: 'string', default: '400' }, backlog: { type: 'string', default: '10000' } },
@@ -65,12 +67,6 @@ async function fillBacklog(tenant: string, count: number): Promise<void> {
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 async function submitOnce(key: string): Promise<number> {
   const started = process.hrtime.bigint();
   const res = await app.inject({
@@ -97,25 +93,29 @@ try {
     times.small.push(await submitOnce(keys.small));
     times.large.push(await submitOnce(keys.large));
   }
-  const result = {
-    benchmark: 'submit latency against the backlog',
-    submits_each: submits,
-    unfinished_small: unfinished.small,
-    unfinished_large: unfinished.large,
-    median_ms_small: Number(median(times.small).toFixed(3)),
-    median_ms_large: Number(median(times.large).toFixed(3)),
-    ratio_large_to_small: Number((median(times.large) / median(times.small)).toFixed(3)),
-  };
-  console.log(JSON.stringify(result));
-  console.log(
-    [
-      '| unfinished generations of the tenant | median submit ms |',
-      '| ------------------------------------ | ---------------- |',
-      `| ${unfinished.small} (at the start) | ${result.median_ms_small} |`,
-      `| ${unfinished.large} (at the start) | ${result.median_ms_large} |`,
-      `| **ratio** | **${result.ratio_large_to_small}** |`,
-    ].join('\n'),
-  );
+  const small = median(times.small);
+  const large = median(times.large);
+  const ratioLargeToSmall = Number((large / small).toFixed(3));
+  await publish({
+    benchmark: 'Admission: submit latency against the backlog',
+    command: `node --import tsx bench/submit-backlog.ts --submits ${submits} --backlog ${backlog}`,
+    parameters: { submits_each: submits, backlog },
+    figures: {
+      unfinished_small: unfinished.small,
+      unfinished_large: unfinished.large,
+      median_ms_small: Number(small.toFixed(3)),
+      median_ms_large: Number(large.toFixed(3)),
+      ratio_large_to_small: ratioLargeToSmall,
+    },
+    table: markdownTable(
+      ['unfinished generations of the tenant', 'median submit ms'],
+      [
+        [`${unfinished.small} (at the start)`, Number(small.toFixed(3))],
+        [`${unfinished.large} (at the start)`, Number(large.toFixed(3))],
+        ['**ratio**', `**${ratioLargeToSmall}**`],
+      ],
+    ),
+  });
 } finally {
   await app.close();
   await s3.stop();

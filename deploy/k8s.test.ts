@@ -219,10 +219,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     }
   });
 
-  it('scales each worker stage with KEDA: planners stay warm, decoders go to zero', () => {
+  it('scales each worker stage with KEDA: planners and evaluators stay warm, decoders go to zero', () => {
     const scaled = byKind<IScaledObject>(objects(), 'ScaledObject');
     expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual([
       'decoder-worker',
+      'evaluator-worker',
       'planner-worker',
     ]);
     const auths = byKind<ITriggerAuthentication>(objects(), 'TriggerAuthentication').map(
@@ -241,6 +242,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(planner.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
     expect(decoder.spec.minReplicaCount).toBe(0);
     expect(planner.spec.maxReplicaCount!).toBeGreaterThan(decoder.spec.maxReplicaCount!);
+    // Scoring is off the request path but must not stall: one evaluator picks up retries and lost jobs.
+    const evaluator = scaled.find((s) => s.spec.scaleTargetRef.name === 'evaluator-worker')!;
+    expect(evaluator.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
   });
 });
 

@@ -34,7 +34,7 @@ describe('KEDA triggers against BullMQ in a real Redis', () => {
   let redis: RedisServerHandle;
   let client: Redis;
   let objects: K8sObject[];
-  let queues: Record<'plan' | 'decode', Queue>;
+  let queues: Record<'plan' | 'decode' | 'evaluate', Queue>;
   let registry: Registry;
   let workers: Worker[] = [];
   const connection = () => ({ host: '127.0.0.1', port: redis.port, maxRetriesPerRequest: null });
@@ -47,7 +47,7 @@ describe('KEDA triggers against BullMQ in a real Redis', () => {
     const config = findObject<IConfigMap>(objects, 'ConfigMap', 'glm-image-common').data ?? {};
     const settings = queueSettingsFromEnv(parseCommonEnv({ ...config, REDIS_URL: redis.url }));
     const make = (kind: QueueKind) => createQueue(kind, connection(), settings);
-    queues = { plan: make('plan'), decode: make('decode') };
+    queues = { plan: make('plan'), decode: make('decode'), evaluate: make('evaluate') };
     registry = new Registry();
     registerQueueMetrics(registry, Object.values(queues));
   });
@@ -59,6 +59,7 @@ describe('KEDA triggers against BullMQ in a real Redis', () => {
   afterAll(async () => {
     await queues?.plan.close();
     await queues?.decode.close();
+    await queues?.evaluate.close();
     client?.disconnect();
     await redis?.stop();
   });
@@ -108,7 +109,7 @@ describe('KEDA triggers against BullMQ in a real Redis', () => {
 
   it.each(OVERLAYS)('uses the same queue keys in the %s overlay', async (overlay) => {
     const other = await renderKustomization(overlayDir(overlay));
-    for (const name of ['planner-worker', 'decoder-worker']) {
+    for (const name of ['planner-worker', 'decoder-worker', 'evaluator-worker']) {
       const keys = (o: K8sObject[]) =>
         findObject<IScaledObject>(o, 'ScaledObject', name).spec.triggers.map((t) => [t.type, t.metadata]);
       expect(keys(other)).toEqual(keys(objects));
@@ -155,6 +156,15 @@ describe('KEDA triggers against BullMQ in a real Redis', () => {
       }
     }
     expect((await evaluate(scaledObject('planner-worker').spec.triggers[0]!)).value).toBe(1);
+  });
+
+  it("scales evaluators on the evaluate queue's waiting list, where BullMQ keeps it", async () => {
+    const [trigger] = scaledObject('evaluator-worker').spec.triggers;
+    expect(trigger?.type).toBe('redis');
+    await queues.evaluate.add('evaluate', { generationId: 'g1', tenant: 't' });
+    await queues.evaluate.add('evaluate', { generationId: 'g2', tenant: 't' });
+    expect(await client.type((trigger!.metadata as Record<string, string>).listName!)).toBe('list');
+    expect(await evaluate(trigger!)).toEqual({ value: 2, active: true });
   });
 
   it('covers every state that owes work, so decoders never scale to zero over pending jobs', () => {

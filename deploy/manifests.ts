@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { API_ENV_VARS } from '@glm-image/api/env';
-import { DECODER_ENV_VARS, PLANNER_ENV_VARS } from '@glm-image/shared/env';
+import { DECODER_ENV_VARS, EVALUATOR_ENV_VARS, PLANNER_ENV_VARS } from '@glm-image/shared/env';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
@@ -23,7 +23,7 @@ export const OVERLAYS = ['dev', 'production'] as const;
 export const overlayDir = (overlay: string) =>
   fileURLToPath(new URL(`k8s/overlays/${overlay}`, import.meta.url));
 
-export const APPS = ['api', 'planner-worker', 'decoder-worker'] as const;
+export const APPS = ['api', 'planner-worker', 'decoder-worker', 'evaluator-worker'] as const;
 export type AppName = (typeof APPS)[number];
 
 /** The variables each app's config schema accepts. */
@@ -31,6 +31,7 @@ export const APP_ENV_VARS: Record<AppName, readonly string[]> = {
   api: API_ENV_VARS,
   'planner-worker': PLANNER_ENV_VARS,
   'decoder-worker': DECODER_ENV_VARS,
+  'evaluator-worker': EVALUATOR_ENV_VARS,
 };
 
 /** Ports and probe paths the apps serve (api: PORT; workers: METRICS_PORT via worker-http). */
@@ -38,6 +39,7 @@ export const APP_PORTS: Record<AppName, { port: number; envVar: 'PORT' | 'METRIC
   api: { port: 3000, envVar: 'PORT' },
   'planner-worker': { port: 9464, envVar: 'METRICS_PORT' },
   'decoder-worker': { port: 9465, envVar: 'METRICS_PORT' },
+  'evaluator-worker': { port: 9466, envVar: 'METRICS_PORT' },
 };
 
 /** Keys of the Secret `glm-image-secrets` that production provisions (documented in deploy/README.md). */

@@ -34,7 +34,12 @@ describe('alerts and dashboard', () => {
     expect(() => validateObject(rule)).not.toThrow();
     const alerts = rule.spec.groups.flatMap((g) => g.rules.map((r) => r.alert));
     expect(alerts).toEqual(
-      expect.arrayContaining(['GlmImageBacklogOld', 'GlmImageFailureRateHigh', 'GlmImageStalledJobs']),
+      expect.arrayContaining([
+        'GlmImageBacklogOld',
+        'GlmImageFailureRateHigh',
+        'GlmImageStalledJobs',
+        'GlmImageQualityDrop',
+      ]),
     );
   });
 
@@ -55,9 +60,10 @@ describe('alerts and dashboard', () => {
       state: QUEUE_STATES,
       outcome: WEBHOOK_OUTCOMES,
       status: ['succeeded', 'failed', 'canceled'],
+      queue: ['plan', 'decode', 'webhook', 'evaluate'],
     };
     for (const expr of expressions) {
-      for (const [, label, values] of expr.matchAll(/\b(stage|state|outcome|status)=~?"([^"]+)"/g)) {
+      for (const [, label, values] of expr.matchAll(/\b(stage|state|outcome|status|queue)=~?"([^"]+)"/g)) {
         for (const value of values!.split('|'))
           expect(allowed[label!], `${label}="${value}" in ${expr}`).toContain(value);
       }
@@ -73,6 +79,7 @@ describe('alerts and dashboard', () => {
         'Queue depth by state',
         'Failures by error code',
         'GPU utilisation and memory (DCGM)',
+        'Quality scores by stage (mean, 1h)',
       ]),
     );
   });

@@ -1,8 +1,8 @@
 /**
  * `npm start`: the whole system on one machine. Starts a redis-server and an S3-protocol
  * server unless REDIS_URL / S3_ENDPOINT point elsewhere, builds the reference model pack
- * if it is missing, then the API, one planner and one decoder. The environment is
- * checked first, against the schemas of every process it will start: a bad one stops
+ * if it is missing, then the API, one planner, one decoder and one evaluator. The
+ * environment is checked first, against the schemas of every process it will start: a bad one stops
  * here with one message listing every problem (exit 78), before anything runs. A process
  * that dies is restarted, unless it exits 78 (its configuration is wrong, and a restart
  * cannot fix that): then everything stops. SIGINT or SIGTERM stops everything it started.

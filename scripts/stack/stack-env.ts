@@ -4,7 +4,14 @@
  * problem is reported together, once, instead of a process exiting 78 on each start.
  */
 import { parseApiEnv } from '@glm-image/api/env';
-import { type EnvProblem, parseDecoderEnv, parsePlannerEnv, port, type RawEnv } from '@glm-image/shared/env';
+import {
+  type EnvProblem,
+  parseDecoderEnv,
+  parseEvaluatorEnv,
+  parsePlannerEnv,
+  port,
+  type RawEnv,
+} from '@glm-image/shared/env';
 import { ConfigError } from '@glm-image/shared/errors';
 
 /** What the launcher itself sets for its processes; the rest of their environment is the caller's. */
@@ -39,6 +46,7 @@ export function stackEnvProblems(env: RawEnv, launcher: LauncherSettings): EnvPr
     // Each worker gets a free metrics port from the launcher.
     ...problemsOf(() => parsePlannerEnv({ ...processEnv, METRICS_PORT: '9464' })),
     ...problemsOf(() => parseDecoderEnv({ ...processEnv, METRICS_PORT: '9465' })),
+    ...problemsOf(() => parseEvaluatorEnv({ ...processEnv, METRICS_PORT: '9466' })),
   ];
   for (const variable of ['LOCAL_REDIS_PORT', 'LOCAL_S3_PORT']) {
     const value = env[variable];

@@ -1,7 +1,8 @@
 /**
- * Starts the application processes — one API, N planner workers, M decoder workers —
- * against a Redis and an object store that already run. Used by `npm start` and by the
- * end-to-end tests, so both exercise the same wiring.
+ * Starts the application processes — one API, N planner workers, M decoder workers and
+ * the evaluator workers that score what succeeded — against a Redis and an object store
+ * that already run. Used by `npm start` and by the end-to-end tests, so both exercise
+ * the same wiring.
  */
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../packages/testing/src/free-port.ts';
@@ -18,6 +19,8 @@ export interface StackOptions {
   modelPackPath: string;
   planners?: number;
   decoders?: number;
+  /** Evaluator workers (scoring, off the request path). Default: 1. */
+  evaluators?: number;
   /** Environment added to every process (tests shorten lock and stall timings here). */
   env?: Record<string, string>;
   /** Environment for decoder workers only. */
@@ -42,6 +45,9 @@ export interface RunningStack {
   api: ManagedProcess;
   planners: ManagedProcess[];
   decoders: ManagedProcess[];
+  evaluators: ManagedProcess[];
+  /** Starts one more evaluator worker (a stack may start with none). */
+  addEvaluator(): Promise<ManagedProcess>;
   /** Each worker's /metrics, in the order of `planners` and `decoders`. */
   metricsUrls: { planners: string[]; decoders: string[] };
   stop(): Promise<void>;
@@ -116,11 +122,21 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine, onConfigError));
     metricsUrls.decoders.push(metricsUrl(port));
   }
+  const evaluators: ManagedProcess[] = [];
+  const addEvaluator = async () => {
+    const env = { ...common, METRICS_PORT: String(await freePort()) };
+    const name = `evaluator-${evaluators.length + 1}`;
+    const proc = appProcess(name, 'evaluator-worker', env, options.onLine, onConfigError);
+    evaluators.push(proc);
+    proc.start();
+    return proc;
+  };
   const all = [api, ...planners, ...decoders];
   for (const proc of all) proc.start();
+  for (let i = 0; i < (options.evaluators ?? 1); i += 1) await addEvaluator();
 
   const stop = async () => {
-    await Promise.all(all.map((proc) => proc.stop()));
+    await Promise.all([...all, ...evaluators].map((proc) => proc.stop()));
   };
   const gaveUp = new AbortController();
   try {
@@ -132,7 +148,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     starting = false;
     gaveUp.abort();
   }
-  return { apiUrl, api, planners, decoders, metricsUrls, stop };
+  return { apiUrl, api, planners, decoders, evaluators, addEvaluator, metricsUrls, stop };
 }
 
 async function waitForReady(url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {

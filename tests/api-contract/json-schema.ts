@@ -124,6 +124,10 @@ export function validate(value: unknown, schema: Schema, root: Schema, path = '$
         if (typeof value === 'string' && [...value].length > (argument as number))
           fail(`longer than ${argument}`);
         break;
+      case 'pattern':
+        if (typeof value === 'string' && !new RegExp(argument as string, 'u').test(value))
+          fail(`does not match ${argument}`);
+        break;
       case 'minimum':
         if (typeof value === 'number' && value < (argument as number)) fail(`below ${argument}`);
         break;

@@ -18,6 +18,7 @@ const TIGHT_KEY = 'contract-tight-key-0123456789';
 const REFERENCE_IMAGE_MAX_BYTES = 64 * 1024;
 /** Past the submit limit: 1 MiB, plus four reference images as base64. */
 const OVERSIZED_SUBMIT = 1024 * 1024 + 4 * Math.ceil(REFERENCE_IMAGE_MAX_BYTES / 3) * 4 + 1;
+const ADMIN_KEY = 'contract-admin-key-0123456789';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 let system: E2eSystem;
@@ -31,6 +32,7 @@ beforeAll(async () => {
         { sha256: sha256(API_KEY), tenant: 'e2e', rate_per_minute: 100_000 },
         // One write a minute: the second is answered 429.
         { sha256: sha256(TIGHT_KEY), tenant: 'tight', rate_per_minute: 1 },
+        { sha256: sha256(ADMIN_KEY), tenant: 'e2e', admin: true, rate_per_minute: 100_000 },
       ]),
       REFERENCE_IMAGE_MAX_BYTES: String(REFERENCE_IMAGE_MAX_BYTES),
     },
@@ -203,6 +205,32 @@ describe('real answers against the OpenAPI document', () => {
     expect(
       (await call('POST', renders, `/v1/generations/${id}/renders`, { body: '{"steps":0}' })).status,
     ).toBe(400);
+
+    // Feedback: stored, replayed, refused.
+    const feedback = '/v1/generations/{id}/feedback';
+    const rating = {
+      body: '{"stage":"both","rating":4,"labels":["artifacts"]}',
+      headers: { 'idempotency-key': 'fb-1' },
+    };
+    expect((await call('POST', feedback, `/v1/generations/${id}/feedback`, rating)).status).toBe(201);
+    const feedbackReplay = await call('POST', feedback, `/v1/generations/${id}/feedback`, rating);
+    expect(feedbackReplay.headers.get('idempotent-replayed')).toBe('true');
+    const otherRating = { body: '{"rating":1}', headers: { 'idempotency-key': 'fb-1' } };
+    expect((await call('POST', feedback, `/v1/generations/${id}/feedback`, otherRating)).status).toBe(409);
+    expect((await call('POST', feedback, `/v1/generations/${id}/feedback`, { body: '{}' })).status).toBe(400);
+    expect(
+      (await call('POST', feedback, '/v1/generations/nope/feedback', { body: '{"rating":1}' })).status,
+    ).toBe(404);
+
+    // The training export: admin keys only.
+    const exported = '/v1/feedback/export';
+    const planRows = await call('GET', exported, '/v1/feedback/export?stage=plan', { key: ADMIN_KEY });
+    expect(planRows.status).toBe(200);
+    expect(planRows.text).toContain(id);
+    expect((await call('GET', exported, '/v1/feedback/export?stage=decode')).status).toBe(403);
+    expect((await call('GET', exported, '/v1/feedback/export?stage=all', { key: ADMIN_KEY })).status).toBe(
+      400,
+    );
 
     // Cancel.
     const cancel = '/v1/generations/{id}/cancel';

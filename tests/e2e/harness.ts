@@ -47,7 +47,9 @@ export const FAST_RECOVERY_ENV = {
 };
 
 export async function startSystem(
-  options: Partial<Pick<StackOptions, 'planners' | 'decoders' | 'env' | 'decoderEnv' | 'modelPackPath'>> = {},
+  options: Partial<
+    Pick<StackOptions, 'planners' | 'decoders' | 'evaluators' | 'env' | 'decoderEnv' | 'modelPackPath'>
+  > = {},
 ): Promise<E2eSystem> {
   const redis = await startRedisServer();
   const s3 = await startS3Server();
@@ -80,6 +82,8 @@ export async function startSystem(
       ...(options.decoderEnv ? { decoderEnv: options.decoderEnv } : {}),
       planners: options.planners ?? 1,
       decoders: options.decoders ?? 1,
+      // Scoring costs CPU the other tests do not need: only the tests about it start evaluators.
+      evaluators: options.evaluators ?? 0,
       onLine: (name, line) => {
         logs.push(`${name}: ${line}`);
         if (logs.length > 2000) logs.shift();

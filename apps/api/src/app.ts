@@ -18,6 +18,7 @@ import errorsPlugin from './plugins/errors.ts';
 import infrastructure from './plugins/infrastructure.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
+import { feedbackRoutes } from './routes/feedback.ts';
 import { generationEventRoutes, KEEP_ALIVE_MS } from './routes/generation-events.ts';
 import { generationFileRoutes } from './routes/generation-files.ts';
 import { generationRoutes } from './routes/generations.ts';
@@ -25,6 +26,7 @@ import { healthRoutes } from './routes/health.ts';
 import { playgroundRoutes } from './routes/playground.ts';
 import { queueDashboardRoutes } from './routes/queue-dashboard.ts';
 import { renderRoutes } from './routes/renders.ts';
+import { trainingExportRoutes } from './routes/training-export.ts';
 import type { WebhookResolver } from './webhooks/ssrf-guard.ts';
 
 /**
@@ -140,6 +142,8 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
     await v1.register(generationEventRoutes);
     await v1.register(generationFileRoutes);
     await v1.register(renderRoutes);
+    await v1.register(feedbackRoutes);
+    await v1.register(trainingExportRoutes);
   });
 }
 

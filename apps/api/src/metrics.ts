@@ -1,6 +1,6 @@
 /**
  * The API's metrics: every process's (stage durations, generation endings, queue depth)
- * plus what only the HTTP edge sees: requests by route and webhook deliveries.
+ * plus what only the HTTP edge sees: requests by route, webhook deliveries and feedback.
  */
 import { METRIC_PREFIX, ServiceMetrics } from '@glm-image/shared/metrics';
 import { Counter, Histogram } from 'prom-client';
@@ -12,6 +12,8 @@ export type WebhookOutcome = (typeof WEBHOOK_OUTCOMES)[number];
 export class ApiMetrics extends ServiceMetrics {
   private readonly httpRequests: Histogram<'method' | 'route' | 'status'>;
   private readonly webhookDeliveries: Counter<'outcome'>;
+  private readonly feedback: Counter<'stage'>;
+  private readonly feedbackRatings: Histogram<'stage'>;
 
   constructor(options: { collectDefaults?: boolean } = {}) {
     super({ service: 'api', ...options });
@@ -29,6 +31,19 @@ export class ApiMetrics extends ServiceMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.feedback = new Counter({
+      name: `${METRIC_PREFIX}feedback_total`,
+      help: 'Feedback people gave on generations, by the stage it is about (both counts for each).',
+      labelNames: ['stage'],
+      registers,
+    });
+    this.feedbackRatings = new Histogram({
+      name: `${METRIC_PREFIX}feedback_rating`,
+      help: 'Ratings (1 to 5) people gave, by the stage they are about.',
+      labelNames: ['stage'],
+      buckets: [1, 2, 3, 4, 5],
+      registers,
+    });
   }
 
   /** `route` is the route's template (`/v1/generations/:id`), never the raw URL, to bound the series. */
@@ -38,5 +53,10 @@ export class ApiMetrics extends ServiceMetrics {
 
   countWebhookDelivery(outcome: WebhookOutcome): void {
     this.webhookDeliveries.inc({ outcome });
+  }
+
+  countFeedback(stage: string, rating?: number): void {
+    this.feedback.inc({ stage });
+    if (rating !== undefined) this.feedbackRatings.observe({ stage }, rating);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Decoder, loadModelPack } from '@glm-image/inference';
 import type { DecoderEnv } from '@glm-image/shared/env';
+import type { ObjectStore } from '@glm-image/shared/storage';
 import {
   consumeQueue,
   createWorkerRuntime,
@@ -12,7 +13,15 @@ import {
 } from '@glm-image/worker-runtime';
 import { runDecodeJob } from './decode-job.ts';
 
-export async function createDecoderWorker(env: DecoderEnv): Promise<StageWorker> {
+/** Parts a test may supply in place of the runtime's own (an object store that holds uploads back). */
+export interface DecoderWorkerParts {
+  objects?: ObjectStore;
+}
+
+export async function createDecoderWorker(
+  env: DecoderEnv,
+  parts: DecoderWorkerParts = {},
+): Promise<StageWorker> {
   const runtime = await createWorkerRuntime('decoder-worker', env);
   try {
     const decoder = await Decoder.load(
@@ -21,7 +30,7 @@ export async function createDecoderWorker(env: DecoderEnv): Promise<StageWorker>
     );
     runtime.onClose(() => decoder.close());
     return await consumeQueue(runtime, 'decode', (job, token) =>
-      runDecodeJob({ ...runtime, decoder }, job, token),
+      runDecodeJob({ ...runtime, decoder, ...parts }, job, token),
     );
   } catch (error) {
     await runtime.close();

@@ -23,7 +23,7 @@ export {
 export type { ExecutionOptions } from './execution/execution-options.ts';
 export type { ModelPack } from './model-pack.ts';
 export { loadModelPack } from './model-pack.ts';
-export { ModelPackManifest, supportsReferenceImages } from './model-pack-manifest.ts';
+export { ModelPackManifest, type ScorerEntry, supportsReferenceImages } from './model-pack-manifest.ts';
 export { ImageTokenizer } from './planner/image-tokenizer.ts';
 export type {
   BatchStats,
@@ -44,4 +44,5 @@ export {
   referencePixels,
   sniffImageFormat,
 } from './reference-images/reference-image.ts';
+export { ImageScorers } from './scoring/image-scorers.ts';
 export { mainGridSize, previewGridSize, validateImageSize } from './sizes.ts';

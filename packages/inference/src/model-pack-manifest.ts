@@ -1,5 +1,58 @@
 import { z } from 'zod';
 
+const scorerName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be lower_snake_case: it names the score it produces');
+
+/**
+ * A scorer model the evaluator runs on each stage's images after a generation succeeded:
+ * `plan` scorers see the layout preview, `decode` scorers each output image. The graph
+ * takes `pixel_values` float32 [1, 3, imageSize, imageSize] (RGB in [0, 1], then
+ * `(x - mean) / std` per channel) and, for models that read the prompt too (CLIP-style
+ * alignment), `input_ids` and `attention_mask` int64 [1, maxTextLength] from the named
+ * tokenizer; it returns `score` ([1] or [1, 1]), mapped from `range` onto [0, 1].
+ */
+export const OnnxScorerEntry = z
+  .object({
+    type: z.literal('onnx'),
+    name: scorerName,
+    stage: z.enum(['plan', 'decode']),
+    model: z.string().min(1),
+    imageSize: z.number().int().positive().max(4096),
+    /** Per-channel normalisation of RGB in [0, 1]; default 0 and 1 (none). */
+    mean: z.array(z.number()).length(3).optional(),
+    std: z.array(z.number().positive()).length(3).optional(),
+    /** The raw score's range, mapped onto [0, 1] and clipped; default [0, 1]. E.g. [1, 10] for a LAION aesthetic head. */
+    range: z
+      .tuple([z.number(), z.number()])
+      .refine(([lo, hi]) => hi > lo, 'must be [low, high] with high > low')
+      .optional(),
+    /** A Hugging Face tokenizer.json for models that also read the prompt. */
+    tokenizer: z.string().min(1).optional(),
+    /** Length the prompt ids are padded or cut to; default 77 (CLIP's). */
+    maxTextLength: z.number().int().positive().max(4096).optional(),
+  })
+  .strict();
+export type OnnxScorerEntry = z.infer<typeof OnnxScorerEntry>;
+
+/**
+ * A scorer the evaluator implements itself, switched on by the pack whose conventions it
+ * reads: `reference-layout` checks that the colours a prompt names and its text panel
+ * appear in the preview as the reference pack's preview model draws them.
+ */
+export const BuiltinScorerEntry = z
+  .object({
+    type: z.literal('builtin'),
+    name: scorerName,
+    stage: z.enum(['plan', 'decode']),
+    builtin: z.enum(['reference-layout']),
+  })
+  .strict();
+export type BuiltinScorerEntry = z.infer<typeof BuiltinScorerEntry>;
+
+export const ScorerEntry = z.discriminatedUnion('type', [OnnxScorerEntry, BuiltinScorerEntry]);
+export type ScorerEntry = z.infer<typeof ScorerEntry>;
+
 /**
  * The `model.json` manifest of a model pack. A pack is a folder holding this manifest,
  * the ONNX files it names and a Hugging Face `tokenizer.json`. Names follow the
@@ -114,6 +167,11 @@ export const ModelPackManifest = z
     }),
     /** Optional cheap CPU model: preview_token_id [B, ph, pw] -> image [B, 3, ph*cellPixels, pw*cellPixels] in [0, 1]. */
     preview: z.object({ model: z.string().min(1), cellPixels: z.number().int().positive() }).optional(),
+    /** Optional quality scorers for the evaluator (names unique); see ScorerEntry. */
+    scorers: z
+      .array(ScorerEntry)
+      .refine((entries) => new Set(entries.map((e) => e.name)).size === entries.length, 'names must differ')
+      .optional(),
   })
   .strict();
 

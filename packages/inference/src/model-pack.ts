@@ -21,6 +21,8 @@ export interface ModelPack {
     /** Present when the pack takes reference images (decoder.reference). */
     vaeEncoder?: string;
   };
+  /** The ONNX scorer models by scorer name (absent without any). */
+  scorerFiles?: Record<string, { model: string; tokenizer?: string }>;
 }
 
 /** Default-domain opsets onnxruntime 1.2x runs and our graphs are written for. */
@@ -91,7 +93,33 @@ export async function loadModelPack(dir: string): Promise<ModelPack> {
       vaeEncoderContract(manifest),
     );
 
-  return { dir: root, manifest, files };
+  const scorerFiles = await loadScorerFiles(root, manifest);
+  return { dir: root, manifest, files, ...(scorerFiles ? { scorerFiles } : {}) };
+}
+
+/** Resolves and checks the files of the pack's ONNX scorers against the scorer contract. */
+async function loadScorerFiles(
+  root: string,
+  manifest: ModelPackManifest,
+): Promise<ModelPack['scorerFiles'] | undefined> {
+  const entries = (manifest.scorers ?? []).flatMap((entry, i) =>
+    entry.type === 'onnx' ? [{ entry, i }] : [],
+  );
+  if (entries.length === 0) return undefined;
+  const files: NonNullable<ModelPack['scorerFiles']> = {};
+  for (const { entry, i } of entries) {
+    const model = packFile(root, entry.model, `scorers.${i}.model`);
+    await assertFileExists(root, model, `scorers.${i}.model`);
+    const contract = entry.tokenizer ? TEXT_SCORER_CONTRACT : IMAGE_SCORER_CONTRACT;
+    checkContract(root, model, await readGraph(root, model), contract);
+    files[entry.name] = { model };
+    if (entry.tokenizer) {
+      const tokenizer = packFile(root, entry.tokenizer, `scorers.${i}.tokenizer`);
+      await assertFileExists(root, tokenizer, `scorers.${i}.tokenizer`);
+      files[entry.name]!.tokenizer = tokenizer;
+    }
+  }
+  return files;
 }
 
 async function readManifest(root: string): Promise<ModelPackManifest> {
@@ -304,6 +332,17 @@ const PREVIEW_CONTRACT: GraphContract = {
   role: 'preview',
   requiredInputs: { preview_token_id: { rank: 3 } },
   outputs: { image: { rank: 4 } },
+};
+
+const IMAGE_SCORER_CONTRACT: GraphContract = {
+  role: 'scorer',
+  requiredInputs: { pixel_values: { rank: 4, dims: { 1: 3 } } },
+  outputs: { score: {} },
+};
+const TEXT_SCORER_CONTRACT: GraphContract = {
+  ...IMAGE_SCORER_CONTRACT,
+  requiredInputs: { ...IMAGE_SCORER_CONTRACT.requiredInputs, input_ids: { rank: 2 } },
+  optionalInputs: { attention_mask: { rank: 2 } },
 };
 
 function checkContract(root: string, path: string, graph: GraphSignature, contract: GraphContract): void {

@@ -1,6 +1,6 @@
 /**
  * Process configuration. Each process parses its environment once at start-up (the
- * workers with parsePlannerEnv / parseDecoderEnv below, the API with its own schema built
+ * workers with parsePlannerEnv / parseDecoderEnv / parseEvaluatorEnv below, the API with its own schema built
  * from the same parts); a bad environment throws a single ConfigError that lists every
  * bad variable, so an operator fixes them in one pass instead of one restart per typo.
  * Parsed values keep the variable names.
@@ -65,6 +65,7 @@ export const commonShape = {
   PLAN_QUEUE: queueName.default('plan'),
   DECODE_QUEUE: queueName.default('decode'),
   WEBHOOK_QUEUE: queueName.default('webhook'),
+  EVALUATE_QUEUE: queueName.default('evaluate'),
   S3_ENDPOINT: httpUrl.optional(),
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_BUCKET: z.string().min(3).max(63).default('generations'),
@@ -117,20 +118,29 @@ export const plannerEnvSchema = z.object({
 export const decoderEnvSchema = z.object({
   ...commonShape,
   ...workerShape,
-  DECODER_CONCURRENCY: int(1, 256).default(1),
+  // Two: one job encodes and uploads while the next one's renders wait in the model thread.
+  DECODER_CONCURRENCY: int(1, 256).default(2),
   METRICS_PORT: port.default(9465),
+});
+export const evaluatorEnvSchema = z.object({
+  ...commonShape,
+  ...workerShape,
+  EVALUATOR_CONCURRENCY: int(1, 256).default(1),
+  METRICS_PORT: port.default(9466),
 });
 
 export type CommonEnv = z.infer<typeof commonEnvSchema>;
 export type PlannerEnv = z.infer<typeof plannerEnvSchema>;
 export type DecoderEnv = z.infer<typeof decoderEnvSchema>;
-export type WorkerEnv = PlannerEnv | DecoderEnv;
+export type EvaluatorEnv = z.infer<typeof evaluatorEnvSchema>;
+export type WorkerEnv = PlannerEnv | DecoderEnv | EvaluatorEnv;
 
 /** The variables each process reads: deploy manifests are checked against these lists. */
 const readVariables = (schema: z.ZodObject) =>
   Object.keys(schema.shape).filter((v) => !(v in RETIRED_VARIABLES));
 export const PLANNER_ENV_VARS: readonly string[] = readVariables(plannerEnvSchema);
 export const DECODER_ENV_VARS: readonly string[] = readVariables(decoderEnvSchema);
+export const EVALUATOR_ENV_VARS: readonly string[] = readVariables(evaluatorEnvSchema);
 
 export type EnvProblem = { variable: string; message: string };
 export type RawEnv = Record<string, string | undefined>;
@@ -152,6 +162,12 @@ function crossFieldProblems(env: Partial<CommonEnv>): Problem[] {
     problems.push({
       variable: 'PLAN_QUEUE/DECODE_QUEUE/WEBHOOK_QUEUE',
       message: `queue names must differ (got ${queues.join(', ')})`,
+    });
+  }
+  if (env.EVALUATE_QUEUE !== undefined && queues.includes(env.EVALUATE_QUEUE)) {
+    problems.push({
+      variable: 'EVALUATE_QUEUE',
+      message: `must differ from the other queue names (got ${env.EVALUATE_QUEUE})`,
     });
   }
   return problems;
@@ -193,6 +209,9 @@ export function parsePlannerEnv(env: RawEnv = process.env): PlannerEnv {
 }
 export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
   return parseEnvSchema(decoderEnvSchema, env);
+}
+export function parseEvaluatorEnv(env: RawEnv = process.env): EvaluatorEnv {
+  return parseEnvSchema(evaluatorEnvSchema, env);
 }
 
 /**

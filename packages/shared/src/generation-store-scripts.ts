@@ -204,3 +204,84 @@ end
 if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
 return out
 `;
+
+/**
+ * KEYS: record. Annotates a succeeded record without moving it: ARGV[7] 'quality' sets
+ * quality[ARGV[8]] (a stage) to the JSON in ARGV[9]; 'feedback' appends the entry in
+ * ARGV[9] unless one with its id is there (replay) or ARGV[10] entries already are.
+ * ARGV[11] lists the stages the annotation is about (comma-separated): the record is
+ * indexed for each stage's training export, scored by Redis's clock in µs so an export
+ * cursor only ever moves forward; '1' in ARGV[12] also indexes it among the rated
+ * renders of its plan. No event is appended: the generation's event stream ended with
+ * its terminal event. Returns { outcome, record JSON } with outcome 'ok', 'exists',
+ * 'full' or 'not_succeeded', or nil when the record is missing.
+ */
+export const ANNOTATE_SCRIPT = `${PRELUDE}
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local rec = cjson.decode(raw)
+if rec.status ~= 'succeeded' then return { 'not_succeeded', raw } end
+local payload = cjson.decode(ARGV[9])
+if ARGV[7] == 'quality' then
+  if type(rec.quality) ~= 'table' then rec.quality = {} end
+  rec.quality[ARGV[8]] = payload
+else
+  if type(rec.feedback) ~= 'table' then rec.feedback = {} end
+  for _, entry in ipairs(rec.feedback) do
+    if entry.id == payload.id then return { 'exists', raw } end
+  end
+  if #rec.feedback >= tonumber(ARGV[10]) then return { 'full', raw } end
+  table.insert(rec.feedback, payload)
+end
+local json = cjson.encode(rec)
+redis.call('SET', KEYS[1], json, 'KEEPTTL')
+local time = redis.call('TIME')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+for stage in string.gmatch(ARGV[11], '[^,]+') do
+  local index = key_prefix .. 'tenant:' .. rec.tenant .. ':annotated:' .. stage
+  redis.call('ZADD', index, now_us, rec.id)
+  redis.call('EXPIRE', index, retention)
+end
+if ARGV[12] == '1' then
+  local plan_id = rec.id
+  if type(rec.input) == 'table' and type(rec.input.source_generation_id) == 'string' then
+    plan_id = rec.input.source_generation_id
+  end
+  local rated = key_prefix .. 'plan:' .. plan_id .. ':rated'
+  redis.call('ZADD', rated, now_us, rec.id)
+  redis.call('EXPIRE', rated, retention)
+end
+return { 'ok', json }
+`;
+
+/**
+ * KEYS: a training index. ARGV: [1] record key prefix, [2] min score (µs), [3] cursor id
+ * ('' for none: entries at the min score with a smaller id were already passed), [4]
+ * limit. Returns a flat list of record JSON and score pairs, oldest annotation first, at
+ * most `limit` of them. The entry at the cursor itself is returned again: the caller
+ * knows how many of its rows it already gave. Ids whose record expired are removed.
+ */
+export const TRAINING_PAGE_SCRIPT = `
+local prefix, min_score, cursor_id, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local out, expired, offset, batch = {}, {}, 0, limit
+while #out < 2 * limit do
+  local page = redis.call('ZRANGEBYSCORE', KEYS[1], min_score, '+inf', 'WITHSCORES', 'LIMIT', offset, batch)
+  if #page == 0 then break end
+  for i = 1, #page, 2 do
+    local id, score = page[i], page[i + 1]
+    local passed = cursor_id ~= '' and tonumber(score) == tonumber(min_score) and id < cursor_id
+    if not passed and #out < 2 * limit then
+      local rec = redis.call('GET', prefix .. id)
+      if rec then
+        table.insert(out, rec)
+        table.insert(out, score)
+      else
+        table.insert(expired, id)
+      end
+    end
+  end
+  offset = offset + batch
+end
+if #expired > 0 then redis.call('ZREM', KEYS[1], unpack(expired)) end
+return out
+`;

@@ -3,17 +3,18 @@
  * Key names are listed in keys.ts. Every write is one Lua script that checks, writes
  * and appends the event atomically, and keeps the tenant's unfinished set and the
  * awaiting-enqueue index in step; status only moves forward (STATUS_RANK), and nothing
- * but cancel changes a terminal record.
+ * but cancel changes a terminal record, apart from annotations of a succeeded one (its
+ * scores and feedback, which never touch its status).
  *
  * Processes do not call the writes directly: the lifecycle (lifecycle.ts) does, so that
  * every change also gets its metric and its webhook.
  */
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord, GenerationStatus } from './generation.ts';
 import { DEFAULT_RETENTION_SECONDS, STATUS_RANK } from './generation.ts';
 import {
+  ANNOTATE_SCRIPT,
   CANCEL_SCRIPT,
   CREATE_SCRIPT,
   LIST_SCRIPT,
@@ -21,6 +22,14 @@ import {
   UPDATE_SCRIPT,
 } from './generation-store-scripts.ts';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from './keys.ts';
+import { LuaScript } from './lua-script.ts';
+import {
+  type Feedback,
+  MAX_FEEDBACK_PER_GENERATION,
+  type QualityStage,
+  restoreAnnotationArrays,
+  type StageQuality,
+} from './quality.ts';
 
 export interface GenerationStoreOptions {
   /** Prefix of every key; must hold a hash tag for Redis Cluster. Default: DEFAULT_KEY_PREFIX (`{glm}:`). */
@@ -47,6 +56,12 @@ export interface GenerationEvent {
 /** What a cancel request did: moved a queued record to canceled, flagged a running one, or nothing. */
 export type CancelOutcome = 'canceled' | 'requested' | 'unchanged';
 
+/**
+ * What an annotation did: applied, found already there (a replayed feedback id), refused
+ * because the record holds as much feedback as it may, or because it has not succeeded.
+ */
+export type AnnotationOutcome = 'ok' | 'exists' | 'full' | 'not_succeeded';
+
 export interface GenerationPage {
   items: GenerationRecord[];
   nextCursor: string | null;
@@ -54,41 +69,25 @@ export interface GenerationPage {
 
 const STREAM_ID = /^(0|\$|\d+(-\d+)?)$/;
 
-class LuaScript {
-  readonly sha: string;
-  constructor(readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-  /** EVALSHA, falling back to EVAL the first time a server has not seen the script. */
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-        return redis.eval(this.source, keys.length, ...keys, ...args);
-      }
-      throw error;
-    }
-  }
-}
-
 const scripts = {
   create: new LuaScript(CREATE_SCRIPT),
   transition: new LuaScript(TRANSITION_SCRIPT),
   update: new LuaScript(UPDATE_SCRIPT),
   cancel: new LuaScript(CANCEL_SCRIPT),
   list: new LuaScript(LIST_SCRIPT),
+  annotate: new LuaScript(ANNOTATE_SCRIPT),
 };
 
 /**
  * Lua's cjson cannot tell an empty array from an empty object and writes `{}`;
  * restore the arrays the record type promises.
  */
-function parseRecord(json: string): GenerationRecord {
+export function parseRecord(json: string): GenerationRecord {
   const record = JSON.parse(json) as GenerationRecord;
   if (!Array.isArray(record.outputs)) record.outputs = [];
   const webhook = record.input?.webhook;
   if (webhook && !Array.isArray(webhook.events)) webhook.events = [];
+  restoreAnnotationArrays(record);
   return record;
 }
 
@@ -256,6 +255,50 @@ export class GenerationStore {
       [this.keys.record(id), this.keys.events(id)],
       this.commonArgs(),
     )) as [CancelOutcome, string] | null;
+    return reply === null ? null : { outcome: reply[0], record: parseRecord(reply[1]) };
+  }
+
+  /**
+   * Sets the scores of one stage on a succeeded record, leaving its status and events
+   * alone, and indexes it for that stage's training export. Null when the id is unknown.
+   */
+  async recordQuality(
+    id: string,
+    stage: QualityStage,
+    quality: StageQuality,
+  ): Promise<{ outcome: AnnotationOutcome; record: GenerationRecord } | null> {
+    return this.annotate(id, ['quality', stage, JSON.stringify(quality), 0, stage, '0']);
+  }
+
+  /**
+   * Appends feedback to a succeeded record (once per feedback id, at most
+   * MAX_FEEDBACK_PER_GENERATION entries) and indexes it for the training export of each
+   * stage in `stages`; `ratesImages` also records it among the rated renders of its plan.
+   */
+  async addFeedback(
+    id: string,
+    feedback: Feedback,
+    options: { stages: readonly QualityStage[]; ratesImages: boolean },
+  ): Promise<{ outcome: AnnotationOutcome; record: GenerationRecord } | null> {
+    return this.annotate(id, [
+      'feedback',
+      '',
+      JSON.stringify(feedback),
+      MAX_FEEDBACK_PER_GENERATION,
+      options.stages.join(','),
+      options.ratesImages ? '1' : '0',
+    ]);
+  }
+
+  private async annotate(
+    id: string,
+    args: (string | number)[],
+  ): Promise<{ outcome: AnnotationOutcome; record: GenerationRecord } | null> {
+    const reply = (await scripts.annotate.run(
+      this.redis,
+      [this.keys.record(id)],
+      [...this.commonArgs(), ...args],
+    )) as [AnnotationOutcome, string] | null;
     return reply === null ? null : { outcome: reply[0], record: parseRecord(reply[1]) };
   }
 

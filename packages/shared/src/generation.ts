@@ -4,6 +4,7 @@
  * them as they are (see the HTTP API document).
  */
 import type { OutputFormat } from './formats.ts';
+import type { Feedback, GenerationQuality } from './quality.ts';
 
 export type { OutputFormat };
 
@@ -76,6 +77,11 @@ export interface GenerationInput {
   decode?: boolean;
 }
 
+/** The decoder's noise seed of image `index` of a generation: each image its own, image 0 the request's. */
+export function outputSeed(seed: number, index: number): number {
+  return (seed + index) % 4_294_967_296;
+}
+
 export const PROGRESS_STAGES = ['queued', 'planning', 'decoding', 'uploading'] as const;
 export type ProgressStage = (typeof PROGRESS_STAGES)[number];
 
@@ -119,4 +125,8 @@ export interface GenerationRecord {
   cancel_requested?: boolean;
   /** BullMQ priority of the tenant at submit time (1 runs first), so a job queued again keeps it. */
   priority?: number;
+  /** Per-stage scores the evaluator writes after the generation succeeded (quality.ts). */
+  quality?: GenerationQuality;
+  /** People's feedback, oldest first (quality.ts). */
+  feedback?: Feedback[];
 }

@@ -11,6 +11,11 @@
  *   tenant:<t>:gens               sorted set of the tenant's ids by creation time (listing)
  *   tenant:<t>:unfinished         sorted set of the tenant's ids not yet terminal, by creation
  *                                 time (admission reads its size: O(1) in the backlog)
+ *   tenant:<t>:annotated:<stage>  sorted set of the tenant's ids by when they were last scored or
+ *                                 given feedback about the stage, in µs (the training export's
+ *                                 order and cursor; plan and decode apart)
+ *   plan:<id>:rated               sorted set of the generations rendered from plan <id> whose
+ *                                 images were rated, by rating time (preference pairs)
  *   awaiting-enqueue              sorted set of ids stored but whose first job is not yet
  *                                 confirmed queued, by creation time (the reconciler's work)
  *   api:idem:<tenant>:<sha256>    an Idempotency-Key claim
@@ -61,6 +66,12 @@ export class RedisKeys {
   }
   tenantUnfinished(tenant: string): string {
     return `${this.prefix}tenant:${tenant}:unfinished`;
+  }
+  trainingIndex(tenant: string, stage: string): string {
+    return `${this.prefix}tenant:${tenant}:annotated:${stage}`;
+  }
+  planRatings(planGenerationId: string): string {
+    return `${this.prefix}plan:${planGenerationId}:rated`;
   }
   get awaitingEnqueue(): string {
     return `${this.prefix}awaiting-enqueue`;

@@ -6,10 +6,14 @@
  *   - the metric, counted exactly once per ending: only the call whose transition the
  *     store accepted counts it, and the store accepts one terminal move per record;
  *   - the webhook event, enqueued for every ending wherever it was decided (API, planner,
- *     decoder, stall handling, reconciler); the notifier's job ids make it once per event.
+ *     decoder, stall handling, reconciler); the notifier's job ids make it once per event;
+ *   - for a success, the evaluate job that scores each stage off the request path: the
+ *     generation is `succeeded` before it is scored, and scores are written later as
+ *     annotations (`recordQuality`) that never change its status.
  *
- * A webhook that cannot be enqueued never undoes the change: it is logged, and a job
- * that meets the generation over already announces its ending again (`reannounce`).
+ * A webhook or evaluate job that cannot be enqueued never undoes the change: it is
+ * logged, and a job that meets the generation over already announces its ending again
+ * (`reannounce`).
  */
 import type {
   GenerationError,
@@ -19,8 +23,9 @@ import type {
   WebhookEvent,
 } from './generation.ts';
 import { isTerminal } from './generation.ts';
-import type { GenerationPatch, GenerationStore } from './generation-store.ts';
+import type { AnnotationOutcome, GenerationPatch, GenerationStore } from './generation-store.ts';
 import type { Stage, TerminalStatus } from './metrics.ts';
+import type { Feedback, QualityStage, StageQuality } from './quality.ts';
 
 /** What the lifecycle records; ServiceMetrics fits. */
 export interface LifecycleMetrics {
@@ -33,6 +38,11 @@ export interface LifecycleNotifier {
   notify(record: GenerationRecord, event: WebhookEvent): Promise<void>;
 }
 
+/** What a success is handed to for scoring; EvaluationRequests fits. */
+export interface LifecycleEvaluations {
+  request(record: GenerationRecord): Promise<void>;
+}
+
 export interface LifecycleLogger {
   error(obj: object, msg: string): void;
 }
@@ -42,6 +52,8 @@ export interface GenerationLifecycleOptions {
   metrics: LifecycleMetrics;
   /** Null where this process sends no webhooks. */
   webhooks: LifecycleNotifier | null;
+  /** Where successes are sent to be scored; absent or null where nothing scores them. */
+  evaluations?: LifecycleEvaluations | null;
   log: LifecycleLogger;
   /** Least time between two progress writes of one stage. Default: 250 ms. */
   progressIntervalMs?: number;
@@ -70,6 +82,7 @@ export class GenerationLifecycle {
   readonly store: GenerationStore;
   private readonly metrics: LifecycleMetrics;
   private readonly webhooks: LifecycleNotifier | null;
+  private readonly evaluations: LifecycleEvaluations | null;
   private readonly log: LifecycleLogger;
   private readonly progressIntervalMs: number;
   private readonly now: () => number;
@@ -78,6 +91,7 @@ export class GenerationLifecycle {
     this.store = options.store;
     this.metrics = options.metrics;
     this.webhooks = options.webhooks;
+    this.evaluations = options.evaluations ?? null;
     this.log = options.log;
     this.progressIntervalMs = options.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS;
     this.now = options.now ?? Date.now;
@@ -153,25 +167,20 @@ export class GenerationLifecycle {
     return record;
   }
 
-  /** The generation succeeded with its outputs. */
-  async succeed(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
-    const record = await this.end(id, 'succeeded', patch);
-    if (record) this.observeEndToEnd(record);
-    return record;
+  /** The generation succeeded with its outputs. Null when it had already ended. */
+  succeed(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
+    return this.end(id, 'succeeded', patch);
   }
 
   /**
    * A plan-only generation (`decode: false`) is done once planned: it ends succeeded with
    * its preview and stored tokens, and no outputs. `generation.planned` goes out first,
-   * then `generation.succeeded`, as for any generation. Null when it had already ended.
+   * then everything any success brings (count, end-to-end time, `generation.succeeded`,
+   * its evaluate job: the plan is scored, there are no images to score). Null when it
+   * had already ended.
    */
-  async succeedWithPlan(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
-    const record = await this.store.transition(id, 'succeeded', patch);
-    if (!record) return null;
-    await this.announce(record, 'generation.planned');
-    await this.ended(record);
-    this.observeEndToEnd(record);
-    return record;
+  succeedWithPlan(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
+    return this.end(id, 'succeeded', patch, 'generation.planned');
   }
 
   /** The generation failed for good with `error`. Null when it had already ended. */
@@ -205,29 +214,72 @@ export class GenerationLifecycle {
     if (isTerminal(record.status)) {
       await this.announce(record, ENDING_EVENT[record.status as TerminalStatus]);
     }
+    if (record.status === 'succeeded') await this.evaluate(record);
   }
 
+  /**
+   * The scores of one stage of a succeeded generation (the evaluator's). An annotation:
+   * the status, timings and event stream stay as they are. Null when the id is unknown.
+   */
+  async recordQuality(
+    id: string,
+    stage: QualityStage,
+    quality: StageQuality,
+  ): Promise<{ outcome: AnnotationOutcome; record: GenerationRecord } | null> {
+    return this.store.recordQuality(id, stage, quality);
+  }
+
+  /**
+   * A person's feedback on a succeeded generation, indexed for the training export of
+   * the stages it is about; `ratesImages` when it rates the decoder's images (preference
+   * pairs between renders of one plan come from those). Null when the id is unknown.
+   */
+  async addFeedback(
+    id: string,
+    feedback: Feedback,
+    options: { stages: readonly QualityStage[]; ratesImages: boolean },
+  ): Promise<{ outcome: AnnotationOutcome; record: GenerationRecord } | null> {
+    return this.store.addFeedback(id, feedback, options);
+  }
+
+  /** An ending, with `announceFirst` sent before the ending's own event when given. */
   private async end(
     id: string,
     status: TerminalStatus,
     patch: GenerationPatch,
+    announceFirst?: WebhookEvent,
   ): Promise<GenerationRecord | null> {
     const record = await this.store.transition(id, status satisfies GenerationStatus, patch);
-    if (record) await this.ended(record);
+    if (!record) return null;
+    if (announceFirst) await this.announce(record, announceFirst);
+    await this.ended(record);
     return record;
   }
 
-  private observeEndToEnd(record: GenerationRecord): void {
-    if (record.timings.total_ms !== undefined) {
-      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
-    }
-  }
-
-  /** The side effects of an ending the store accepted: the one count, and the webhook. */
+  /**
+   * The side effects of an ending the store accepted: the one count, the webhook, and for
+   * a success its end-to-end time and its scoring. Every success comes through here.
+   */
   private async ended(record: GenerationRecord): Promise<void> {
     const status = record.status as TerminalStatus;
     this.metrics.countGeneration(status, status === 'failed' ? record.error?.code : undefined);
+    if (status === 'succeeded' && record.timings.total_ms !== undefined) {
+      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
+    }
     await this.announce(record, ENDING_EVENT[status]);
+    if (status === 'succeeded') await this.evaluate(record);
+  }
+
+  private async evaluate(record: GenerationRecord): Promise<void> {
+    if (!this.evaluations) return;
+    try {
+      await this.evaluations.request(record);
+    } catch (error) {
+      this.log.error(
+        { generation_id: record.id, err: (error as Error).message },
+        'evaluate job enqueue failed',
+      );
+    }
   }
 
   private async announce(record: GenerationRecord, event: WebhookEvent): Promise<void> {

@@ -32,6 +32,8 @@ export interface MetricsOptions {
 /** Latencies run from milliseconds (upload) to minutes (a backlog), hence the wide buckets. */
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const RATE_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+/** Quality scores live in [0, 1]; tenths are fine enough to see a drop. */
+const SCORE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1];
 
 export class ServiceMetrics {
   readonly registry: Registry;
@@ -39,6 +41,8 @@ export class ServiceMetrics {
   private readonly generations: Counter<'status' | 'code'>;
   private readonly plannerTokensPerSecond: Histogram;
   private readonly decoderStepsPerSecond: Histogram;
+  private readonly denoiserSeconds: Counter;
+  private readonly qualityScores: Histogram<'stage' | 'score'>;
 
   constructor(options: MetricsOptions = {}) {
     this.registry = new Registry();
@@ -70,6 +74,18 @@ export class ServiceMetrics {
       buckets: RATE_BUCKETS,
       registers,
     });
+    this.denoiserSeconds = new Counter({
+      name: `${METRIC_PREFIX}decoder_denoiser_seconds_total`,
+      help: "Time spent inside the denoiser; its rate is the share of time the decoder's accelerator is busy.",
+      registers,
+    });
+    this.qualityScores = new Histogram({
+      name: `${METRIC_PREFIX}quality_score`,
+      help: 'Automatic quality scores of succeeded generations, in [0, 1] (higher is better), by stage and score.',
+      labelNames: ['stage', 'score'],
+      buckets: SCORE_BUCKETS,
+      registers,
+    });
   }
 
   observeStage(stage: Stage, seconds: number): void {
@@ -96,6 +112,16 @@ export class ServiceMetrics {
 
   observeDecoderStepsPerSecond(stepsPerSecond: number): void {
     if (Number.isFinite(stepsPerSecond)) this.decoderStepsPerSecond.observe(stepsPerSecond);
+  }
+
+  /** Counts time spent inside one denoiser call (one step). */
+  countDenoiserSeconds(seconds: number): void {
+    if (Number.isFinite(seconds) && seconds >= 0) this.denoiserSeconds.inc(seconds);
+  }
+
+  /** One score of one stage of one generation (`stage` plan or decode, `score` its name). */
+  observeQualityScore(stage: string, score: string, value: number): void {
+    if (Number.isFinite(value)) this.qualityScores.observe({ stage, score }, value);
   }
 
   /** The exposition text and its content type, for an HTTP /metrics handler. */

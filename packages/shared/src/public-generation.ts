@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { OUTPUT_FORMATS } from './formats.ts';
 import { GENERATION_STATUSES, PROGRESS_STAGES, WEBHOOK_EVENTS } from './generation.ts';
+import { FeedbackSchema, GenerationQualitySchema } from './quality.ts';
 
 const OutputFormatSchema = z.enum(OUTPUT_FORMATS);
 
@@ -96,6 +97,11 @@ export const GenerationView = z
     }),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    quality: GenerationQualitySchema.optional(),
+    feedback: z
+      .array(FeedbackSchema)
+      .optional()
+      .describe('Feedback people gave (`POST …/feedback`), oldest first; absent before the first.'),
     webhook: WebhookDeliveryView.optional().describe(
       'Present when the request asked for webhooks. Answers of the API only; webhook bodies leave it out.',
     ),

@@ -34,7 +34,22 @@ export function decodeJobId(generationId: string): string {
   return `${generationId}-decode`;
 }
 
-export type QueueKind = 'plan' | 'decode' | 'webhook';
+/**
+ * Scoring a generation that succeeded, off the request path (the evaluator worker). It
+ * carries only the id: the scorers read the record and its stored objects.
+ */
+export const evaluateJobDataSchema = z.object({
+  generationId: z.string().min(1),
+  tenant: z.string().min(1),
+});
+export type EvaluateJobData = z.infer<typeof evaluateJobDataSchema>;
+
+/** One evaluate job per generation: announcing a success again does not score it twice. */
+export function evaluateJobId(generationId: string): string {
+  return `${generationId}-evaluate`;
+}
+
+export type QueueKind = 'plan' | 'decode' | 'webhook' | 'evaluate';
 
 export interface QueueSettings {
   /**
@@ -42,7 +57,7 @@ export interface QueueSettings {
    * all keys of a queue, which BullMQ's Lua scripts touch together, share one slot.
    */
   prefix: string;
-  /** Queue name per kind. Defaults: plan, decode, webhook. */
+  /** Queue name per kind. Defaults: plan, decode, webhook, evaluate. */
   names: Record<QueueKind, string>;
   /** Tries per job, the first included. Default: 3 (JOB_ATTEMPTS). */
   attempts: number;
@@ -53,7 +68,12 @@ export interface QueueSettings {
 export function queueSettingsFromEnv(env: CommonEnv): QueueSettings {
   return {
     prefix: env.QUEUE_PREFIX,
-    names: { plan: env.PLAN_QUEUE, decode: env.DECODE_QUEUE, webhook: env.WEBHOOK_QUEUE },
+    names: {
+      plan: env.PLAN_QUEUE,
+      decode: env.DECODE_QUEUE,
+      webhook: env.WEBHOOK_QUEUE,
+      evaluate: env.EVALUATE_QUEUE,
+    },
     attempts: env.JOB_ATTEMPTS,
     backoffMs: env.JOB_BACKOFF_MS,
   };
@@ -105,7 +125,7 @@ export function createDecodeQueue(
 }
 
 export interface WorkerSettings {
-  /** Jobs one process runs at once. Default: 1 (PLANNER_MAX_BATCH / DECODER_CONCURRENCY). */
+  /** Jobs one process runs at once (PLANNER_MAX_BATCH, default 8 / DECODER_CONCURRENCY, default 2 / EVALUATOR_CONCURRENCY, default 1). */
   concurrency: number;
   /**
    * How long a job's lock lasts; the worker renews it at half this period. A worker that
@@ -123,7 +143,12 @@ export interface WorkerSettings {
 }
 
 export function workerSettingsFromEnv(env: WorkerEnv): WorkerSettings {
-  const concurrency = 'PLANNER_MAX_BATCH' in env ? env.PLANNER_MAX_BATCH : env.DECODER_CONCURRENCY;
+  const concurrency =
+    'PLANNER_MAX_BATCH' in env
+      ? env.PLANNER_MAX_BATCH
+      : 'EVALUATOR_CONCURRENCY' in env
+        ? env.EVALUATOR_CONCURRENCY
+        : env.DECODER_CONCURRENCY;
   return {
     concurrency,
     lockDurationMs: env.LOCK_DURATION_MS,

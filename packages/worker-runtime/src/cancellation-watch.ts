@@ -6,8 +6,12 @@ export type StopReason = 'canceled' | 'shutdown';
 export interface CancellationWatch {
   /** Aborts (with the StopReason as `signal.reason`) when the job must stop. */
   readonly signal: AbortSignal;
+  /** Aborts when the worker begins shutting down (SIGTERM): the job should take on no new work. */
+  readonly draining: AbortSignal;
   /** Stops on behalf of the process (SIGTERM past its grace period). */
   shutdown(): void;
+  /** The worker begins shutting down. */
+  drain(): void;
   dispose(): void;
 }
 
@@ -18,6 +22,7 @@ export interface CancellationWatch {
  */
 export function watchCancellation(store: GenerationStore, id: string, intervalMs = 250): CancellationWatch {
   const controller = new AbortController();
+  const draining = new AbortController();
   const abort = (reason: StopReason) => {
     if (!controller.signal.aborted) controller.abort(reason);
   };
@@ -37,7 +42,11 @@ export function watchCancellation(store: GenerationStore, id: string, intervalMs
   timer.unref();
   return {
     signal: controller.signal,
+    draining: draining.signal,
     shutdown: () => abort('shutdown'),
+    drain: () => {
+      if (!draining.signal.aborted) draining.abort();
+    },
     dispose: () => clearInterval(timer),
   };
 }

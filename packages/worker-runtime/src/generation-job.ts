@@ -23,8 +23,15 @@ export interface JobLogger {
 export interface GenerationJobContext {
   lifecycle: GenerationLifecycle;
   log: JobLogger;
-  /** Running jobs, so that a shutdown past its grace period can stop them. */
-  running: Set<{ shutdown(): void }>;
+  /** Running jobs, so that a shutdown can tell them it began and, past its grace period, stop them. */
+  running: Set<RunningJob>;
+}
+
+export interface RunningJob {
+  /** Stops the job at its next step and hands it back (SIGTERM past the grace period). */
+  shutdown(): void;
+  /** The worker begins shutting down (see StageWork.draining). */
+  drain?(): void;
 }
 
 export interface StageWork<Data> {
@@ -32,6 +39,14 @@ export interface StageWork<Data> {
   /** The job's payload, validated against its catalog schema. */
   data: Data;
   signal: AbortSignal;
+  /**
+   * Aborts when the worker begins shutting down. A job whose model work has not begun
+   * yet (it waits behind another job's) should `handBack()` at once rather than start
+   * within the grace period; a job already at work may finish.
+   */
+  draining: AbortSignal;
+  /** Hands the job back to the queue without spending an attempt (stops it as a shutdown does). */
+  handBack(): void;
 }
 
 interface GenerationJobData {
@@ -81,7 +96,7 @@ export async function runGenerationJob<Schema extends z.ZodType<GenerationJobDat
     await withSpan(
       `${job.queueName} job`,
       { 'generation.id': id, 'generation.tenant': record.tenant, 'job.attempt': job.attemptsMade + 1 },
-      () => work({ record, data, signal: watch.signal }),
+      () => work({ record, data, signal: watch.signal, draining: watch.draining, handBack: watch.shutdown }),
       { kind: SpanKind.CONSUMER, ...(data.trace ? { parent: data.trace } : {}) },
     );
   } catch (error) {

@@ -11,10 +11,17 @@ export {
   failGenerationIfJobIsOver,
   type GenerationJobContext,
   type JobLogger,
+  type RunningJob,
   runGenerationJob,
   type StageWork,
 } from './generation-job.ts';
 export { classifyFailure, type FailureKind, publicMessage } from './job-failures.ts';
-export { consumeQueue, MAX_STALLED_COUNT, type StageWorker, stopOnSignals } from './queue-consumer.ts';
+export {
+  type ConsumeOptions,
+  consumeQueue,
+  MAX_STALLED_COUNT,
+  type StageWorker,
+  stopOnSignals,
+} from './queue-consumer.ts';
 export { type HealthReport, startWorkerHttpServer, type WorkerHttpServer } from './worker-http.ts';
 export { createWorkerRuntime, type WorkerRuntime } from './worker-runtime.ts';

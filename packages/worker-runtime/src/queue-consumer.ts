@@ -1,8 +1,9 @@
 /**
  * Consumes one queue of the catalog with a BullMQ Worker, beside the health and metrics
- * port. `stop()` is the graceful shutdown: readiness turns 503, no new job is taken, the
- * running ones get SHUTDOWN_GRACE_MS to finish, after which they are stopped at their
- * next model step and handed back to the queue; then everything closes.
+ * port. `stop()` is the graceful shutdown: readiness turns 503, no new job is taken, jobs
+ * still waiting to begin their model work are handed back at once, the running ones get
+ * SHUTDOWN_GRACE_MS to finish, after which they are stopped at their next model step and
+ * handed back to the queue; then everything closes.
  */
 import { registerQueueMetrics } from '@glm-image/shared/metrics';
 import { createWorker, type QueueKind, workerSettingsFromEnv } from '@glm-image/shared/queues';
@@ -22,10 +23,20 @@ export interface StageWorker {
   stop(): Promise<void>;
 }
 
+export interface ConsumeOptions {
+  /**
+   * Whether a job that fails for good fails its generation (default true: the stages'
+   * jobs). False for work that comes after the generation ended (scoring), whose failure
+   * is logged and leaves the generation as it is.
+   */
+  failsGeneration?: boolean;
+}
+
 export async function consumeQueue<Data>(
   runtime: WorkerRuntime,
   kind: QueueKind,
   processor: (job: Job<Data>, token?: string) => Promise<void>,
+  options: ConsumeOptions = {},
 ): Promise<StageWorker> {
   const { env, log } = runtime;
   const connection = createRedis(env.REDIS_URL, { forWorker: true, connectionName: `${kind}-worker` });
@@ -35,7 +46,12 @@ export async function consumeQueue<Data>(
   });
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
-    if (job) recordFailedAttempt(runtime, job, error);
+    if (!job) return;
+    if (options.failsGeneration === false) {
+      log.warn({ job_id: job.id, attempts: job.attemptsMade, err: error.message }, 'job attempt failed');
+    } else {
+      recordFailedAttempt(runtime, job, error);
+    }
   });
 
   registerQueueMetrics(runtime.metrics.registry, [runtime.openQueue(kind)]);
@@ -54,6 +70,8 @@ export async function consumeQueue<Data>(
   const stop = async () => {
     log.info({ grace_ms: env.SHUTDOWN_GRACE_MS }, 'shutting down');
     http.setDraining();
+    // Jobs that have not begun their model work hand themselves back now.
+    for (const job of runtime.running) job.drain?.();
     const grace = setTimeout(() => {
       log.warn({ running_jobs: runtime.running.size }, 'grace period over: handing running jobs back');
       for (const job of runtime.running) job.shutdown();

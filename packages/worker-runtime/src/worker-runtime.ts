@@ -4,12 +4,14 @@
  * Both worker apps are this plus their own job function and model runtime.
  */
 import type { WorkerEnv } from '@glm-image/shared/env';
+import { EvaluationRequests } from '@glm-image/shared/evaluations';
 import { GenerationStore } from '@glm-image/shared/generation-store';
 import { keyPrefixOf } from '@glm-image/shared/keys';
 import { GenerationLifecycle } from '@glm-image/shared/lifecycle';
 import { ServiceMetrics } from '@glm-image/shared/metrics';
 import {
   createQueue,
+  type EvaluateJobData,
   type QueueKind,
   type QueueSettings,
   queueSettingsFromEnv,
@@ -78,7 +80,13 @@ export async function createWorkerRuntime(service: string, env: WorkerEnv): Prom
     objects,
     metrics,
     queueSettings,
-    lifecycle: new GenerationLifecycle({ store, metrics, webhooks, log }),
+    lifecycle: new GenerationLifecycle({
+      store,
+      metrics,
+      webhooks,
+      evaluations: new EvaluationRequests(openQueue<EvaluateJobData>('evaluate')),
+      log,
+    }),
     running: new Set(),
     openQueue,
     onClose: (fn) => closers.push(fn),

@@ -77,10 +77,13 @@ const EDGE_ERRORS: Record<string, ResponseObject> = {
 /** What each error status means, wherever a route answers it. */
 const ERROR_DESCRIPTIONS: Record<string, string> = {
   '400': 'Invalid input: the message names the field at fault (`invalid_input`, `unsupported`).',
+  '403': 'The key is not an admin key (`forbidden`).',
   '404': 'No such generation, or one of another tenant (`not_found`).',
   '409':
     'A conflict: the Idempotency-Key was used with another body or is still in progress ' +
-    '(`idempotency_conflict`), or the source generation cannot be rendered (`source_not_renderable`).',
+    '(`idempotency_conflict`), the source generation cannot be rendered (`source_not_renderable`), ' +
+    'the generation has not succeeded and takes no feedback yet (`not_rateable`), or it holds as ' +
+    'much feedback as it may (`feedback_limit_reached`).',
   '413':
     'The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides ' +
     'for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs.',

@@ -13,7 +13,9 @@ interface HeaderObject {
 
 export const RESPONSE_HEADERS = {
   Location: {
-    description: 'The path of the generation this answer is about (`/v1/generations/{id}`).',
+    description:
+      'The path of the generation this answer is about (`/v1/generations/{id}`); for feedback, the ' +
+      'generation it was given on.',
     required: true,
     schema: { type: 'string' },
   },
@@ -25,8 +27,8 @@ export const RESPONSE_HEADERS = {
   },
   'Idempotent-Replayed': {
     description:
-      'Sent as `true` when the answer replays the generation that an earlier request with the same ' +
-      '`Idempotency-Key` and body created.',
+      'Sent as `true` when the answer replays what an earlier request with the same `Idempotency-Key` ' +
+      'and body created (a generation, or a piece of feedback).',
     required: false,
     schema: { type: 'string', enum: ['true'] },
   },
@@ -60,7 +62,8 @@ export const RESPONSE_HEADERS = {
   'Cache-Control': {
     description:
       'Images never change under their URL, so clients may keep them (`private, max-age=86400, immutable`); ' +
-      'event streams are not to be cached or transformed (`no-cache, no-transform`).',
+      'event streams are not to be cached or transformed (`no-cache, no-transform`); the training export ' +
+      'is not to be stored (`no-store`).',
     required: true,
     schema: { type: 'string' },
   },

@@ -36,6 +36,10 @@ async function openApi(app: FastifyInstance, options: OpenApiOptions): Promise<v
       },
       tags: [
         { name: 'generations', description: 'Submit, follow, cancel and download generations.' },
+        {
+          name: 'feedback',
+          description: 'Feedback on generations, and the per-stage training export (admin keys).',
+        },
         { name: 'operations', description: 'Probes and metrics.' },
       ],
     },

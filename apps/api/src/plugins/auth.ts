@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { RateLimitedError, UnauthorizedError } from '@glm-image/shared/errors';
+import { AppError, RateLimitedError, UnauthorizedError } from '@glm-image/shared/errors';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
@@ -76,6 +76,13 @@ declare module 'fastify' {
 export function principalOf(request: FastifyRequest): Principal {
   if (!request.principal) throw new UnauthorizedError();
   return request.principal;
+}
+
+/** A valid key asking for what only admin keys may have. */
+export class ForbiddenError extends AppError {
+  constructor(message = 'This needs an admin key') {
+    super('forbidden', message);
+  }
 }
 
 export function canSee(principal: Principal, tenant: string): boolean {

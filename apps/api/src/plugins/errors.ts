@@ -38,6 +38,8 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
   idempotency_conflict: 409,
   generation_exists: 409,
   source_not_renderable: 409,
+  not_rateable: 409,
+  feedback_limit_reached: 409,
   canceled: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

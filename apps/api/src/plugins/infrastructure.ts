@@ -4,6 +4,7 @@
  * decode queues, the object store, metrics and the model pack's limits. Built once from
  * the parsed environment when the app starts; closed, each step on its own, when it stops.
  */
+import { EvaluationRequests } from '@glm-image/shared/evaluations';
 import { GenerationStore } from '@glm-image/shared/generation-store';
 import { keyPrefixOf, type RedisKeys } from '@glm-image/shared/keys';
 import { GenerationLifecycle } from '@glm-image/shared/lifecycle';
@@ -13,6 +14,7 @@ import {
   createPlanQueue,
   createQueue,
   type DecodeJobData,
+  type EvaluateJobData,
   type PlanJobData,
   type QueueSettings,
   queueSettingsFromEnv,
@@ -64,9 +66,14 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
   const plan = createPlanQueue(redis, settings);
   const decode = createDecodeQueue(redis, settings);
   const webhookQueue = createQueue<WebhookJobData>('webhook', redis, settings);
+  const evaluateQueue = createQueue<EvaluateJobData>('evaluate', redis, settings);
   const objects = new ObjectStore(objectStoreConfigFromEnv(env));
   const metrics = new ApiMetrics();
-  registerQueueMetrics(metrics.registry, [metricsView(plan), metricsView(decode)]);
+  registerQueueMetrics(metrics.registry, [
+    metricsView(plan),
+    metricsView(decode),
+    metricsView(evaluateQueue),
+  ]);
   const webhooks = new WebhookNotifier(webhookQueue, {
     keyPrefix,
     retentionSeconds: env.RETENTION_SECONDS,
@@ -77,7 +84,8 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
   app.decorate('redis', redis);
   app.decorate('keys', store.keys);
   app.decorate('store', store);
-  app.decorate('lifecycle', new GenerationLifecycle({ store, metrics, webhooks, log: app.log }));
+  const evaluations = new EvaluationRequests(evaluateQueue);
+  app.decorate('lifecycle', new GenerationLifecycle({ store, metrics, webhooks, evaluations, log: app.log }));
   app.decorate('queues', { plan, decode, settings });
   app.decorate('objects', objects);
   app.decorate('metrics', metrics);
@@ -88,6 +96,7 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
       () => plan.close(),
       () => decode.close(),
       () => webhookQueue.close(),
+      () => evaluateQueue.close(),
       async () => objects.close(),
       () => closeRedis(redis),
     ];

@@ -1,20 +1,24 @@
 /**
  * The API's services, as decorators built on the infrastructure's: admission, reads,
- * the event hub, cancellation, re-renders, and the one presenter of the generation object.
+ * the event hub, cancellation, re-renders, feedback and the training export, and the one
+ * presenter of the generation object.
  */
 import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '@glm-image/inference/reference-images';
 import { createRedis } from '@glm-image/shared/redis';
+import { TrainingIndex } from '@glm-image/shared/training-index';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GenerationPresenter } from '../presenters/generation-presenter.ts';
 import { Admission } from '../services/admission.ts';
 import { Cancellation } from '../services/cancellation.ts';
 import { EventHub } from '../services/event-hub.ts';
+import { FeedbackService } from '../services/feedback.ts';
 import { GenerationReads } from '../services/generation-reads.ts';
 import { IdempotencyKeys } from '../services/idempotency.ts';
 import { JobEnqueuer } from '../services/job-enqueuer.ts';
 import { ReferenceImages } from '../services/reference-images.ts';
 import { Renders } from '../services/renders.ts';
+import { TrainingExport } from '../services/training-export.ts';
 import { WebhookTargetCheck } from '../services/webhook-targets.ts';
 import { parseWebhookAllowList, SsrfGuard, type WebhookResolver } from '../webhooks/ssrf-guard.ts';
 
@@ -28,6 +32,8 @@ declare module 'fastify' {
     cancellation: Cancellation;
     renders: Renders;
     presenter: GenerationPresenter;
+    feedback: FeedbackService;
+    trainingExport: TrainingExport;
   }
 }
 
@@ -84,6 +90,16 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     'renders',
     new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits, references }),
   );
+  app.decorate(
+    'feedback',
+    new FeedbackService({
+      lifecycle: app.lifecycle,
+      reads,
+      idempotency: new IdempotencyKeys(app.redis, app.keys),
+      metrics: app.metrics,
+    }),
+  );
+  app.decorate('trainingExport', new TrainingExport(new TrainingIndex(app.redis, app.keys), app.objects));
   app.decorate(
     'presenter',
     new GenerationPresenter({

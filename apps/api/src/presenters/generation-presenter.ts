@@ -79,6 +79,8 @@ export class GenerationPresenter {
     }
     if (record.error) view.error = { code: record.error.code, message: record.error.message };
     if (record.metadata) view.metadata = record.metadata;
+    if (record.quality) view.quality = record.quality;
+    if (record.feedback && record.feedback.length > 0) view.feedback = record.feedback;
     if (record.cancel_requested && record.status !== 'canceled') view.cancel_requested = true;
     return view;
   }

@@ -207,6 +207,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/generations/{id}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give feedback on a generation
+         * @description Rates a succeeded generation (1 to 5), labels what is wrong with it (`text_wrong`, `layout_wrong`, `bad_hands`, `artifacts`, …), comments on it, and for a generation of several images says which one was preferred; `stage` says whether it is about the plan, the images or both. Answers 201 with the stored feedback, which also shows on the generation. 409 `not_rateable` while the generation has not succeeded; 409 `feedback_limit_reached` once it holds 20 pieces of feedback.
+         */
+        post: operations["createFeedback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/feedback/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export per-stage training rows (admin keys)
+         * @description One JSON object per line (`application/x-ndjson`): for `stage=plan` planner rows, for `stage=decode` decoder rows and preference pairs, of the generations scored or given feedback, in the order that last happened. Each row carries a `cursor`; pass the last one back to continue. A generation annotated again is exported again under the same row `id`. The row schema is documented in docs/training-export.md. 403 `forbidden` for keys that are not admin keys.
+         */
+        get: operations["exportTrainingRows"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "generation.planned": {
@@ -417,6 +457,124 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
+            /** @description Automatic per-stage scores, written by the evaluator after the generation succeeded (never before `succeeded`). `plan` is absent for re-renders (their plan is the source generation's); `decode` is absent for plan-only generations. */
+            quality?: {
+                /** @description One stage's automatic scores. */
+                plan?: {
+                    /** @description When the scorers ran. */
+                    scored_at: string;
+                    /** @description Score name → value in [0, 1], higher is better. For `decode`, the mean over the images. */
+                    scores: {
+                        [key: string]: number;
+                    };
+                    /** @description The scorers that produced these scores. */
+                    scorers: string[];
+                    /** @description `decode`: the scores of each image. */
+                    outputs?: {
+                        /** @description Which output image. */
+                        index: number;
+                        /** @description Score name → value in [0, 1], higher is better. */
+                        scores: {
+                            [key: string]: number;
+                        };
+                        /** @description One reading per quoted span; absent without any. */
+                        spans?: {
+                            /** @description A quoted span of the prompt: the glyph text the decoder was given. */
+                            text: string;
+                            /** @description The closest text OCR found in the image ("" when none). */
+                            read: string;
+                            /** @description Character error rate of the reading: edit distance / span length, whitespace ignored. */
+                            cer: number;
+                        }[];
+                    }[];
+                    /** @description `plan`: what the layout check looked for. */
+                    checks?: {
+                        /** @enum {string} */
+                        check: "colour" | "text_panel";
+                        /** @description The colour named in the prompt, or `text`. */
+                        subject: string;
+                        /** @description Whether the prompt asks for it. */
+                        expected: boolean;
+                        /** @description Whether the preview shows it. */
+                        found: boolean;
+                        /** @description Fraction of the preview it covers. */
+                        coverage: number;
+                        /** @description Where the preview put it. */
+                        box?: {
+                            x: number;
+                            y: number;
+                            w: number;
+                            h: number;
+                        };
+                    }[];
+                };
+                /** @description One stage's automatic scores. */
+                decode?: {
+                    /** @description When the scorers ran. */
+                    scored_at: string;
+                    /** @description Score name → value in [0, 1], higher is better. For `decode`, the mean over the images. */
+                    scores: {
+                        [key: string]: number;
+                    };
+                    /** @description The scorers that produced these scores. */
+                    scorers: string[];
+                    /** @description `decode`: the scores of each image. */
+                    outputs?: {
+                        /** @description Which output image. */
+                        index: number;
+                        /** @description Score name → value in [0, 1], higher is better. */
+                        scores: {
+                            [key: string]: number;
+                        };
+                        /** @description One reading per quoted span; absent without any. */
+                        spans?: {
+                            /** @description A quoted span of the prompt: the glyph text the decoder was given. */
+                            text: string;
+                            /** @description The closest text OCR found in the image ("" when none). */
+                            read: string;
+                            /** @description Character error rate of the reading: edit distance / span length, whitespace ignored. */
+                            cer: number;
+                        }[];
+                    }[];
+                    /** @description `plan`: what the layout check looked for. */
+                    checks?: {
+                        /** @enum {string} */
+                        check: "colour" | "text_panel";
+                        /** @description The colour named in the prompt, or `text`. */
+                        subject: string;
+                        /** @description Whether the prompt asks for it. */
+                        expected: boolean;
+                        /** @description Whether the preview shows it. */
+                        found: boolean;
+                        /** @description Fraction of the preview it covers. */
+                        coverage: number;
+                        /** @description Where the preview put it. */
+                        box?: {
+                            x: number;
+                            y: number;
+                            w: number;
+                            h: number;
+                        };
+                    }[];
+                };
+            };
+            /** @description Feedback people gave (`POST …/feedback`), oldest first; absent before the first. */
+            feedback?: {
+                id: string;
+                created_at: string;
+                /**
+                 * @description What the feedback is about: the plan, the images, or both.
+                 * @enum {string}
+                 */
+                stage: "plan" | "decode" | "both";
+                /** @description 1 (bad) to 5 (good). */
+                rating?: number;
+                /** @description e.g. text_wrong, layout_wrong, colours_wrong, missing_object, bad_hands, artifacts, blurry. */
+                labels: string[];
+                comment?: string;
+                /** @description For a generation of several images: the index of the one the person preferred. */
+                preferred_output?: number;
+            }[];
             /** @description Present when the request asked for webhooks. Answers of the API only; webhook bodies leave it out. */
             webhook?: {
                 url: string;
@@ -470,11 +628,11 @@ export interface components {
     parameters: never;
     requestBodies: never;
     headers: {
-        /** @description The path of the generation this answer is about (`/v1/generations/{id}`). */
+        /** @description The path of the generation this answer is about (`/v1/generations/{id}`); for feedback, the generation it was given on. */
         Location: string;
         /** @description Sent when a `Prefer: wait=<seconds>` was honoured: the wait that was applied, as `wait=<seconds>`. */
         "Preference-Applied": string;
-        /** @description Sent as `true` when the answer replays the generation that an earlier request with the same `Idempotency-Key` and body created. */
+        /** @description Sent as `true` when the answer replays what an earlier request with the same `Idempotency-Key` and body created (a generation, or a piece of feedback). */
         "Idempotent-Replayed": "true";
         /** @description The key's budget of requests per window (reads and writes count apart). Absent while the rate limiter cannot reach Redis. */
         "X-RateLimit-Limit": number;
@@ -486,7 +644,7 @@ export interface components {
         "Retry-After": number;
         /** @description The authentication scheme to use: `Bearer` with an API key. */
         "WWW-Authenticate": string;
-        /** @description Images never change under their URL, so clients may keep them (`private, max-age=86400, immutable`); event streams are not to be cached or transformed (`no-cache, no-transform`). */
+        /** @description Images never change under their URL, so clients may keep them (`private, max-age=86400, immutable`); event streams are not to be cached or transformed (`no-cache, no-transform`); the training export is not to be stored (`no-store`). */
         "Cache-Control": string;
     };
     pathItems: never;
@@ -783,7 +941,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A conflict: the Idempotency-Key was used with another body or is still in progress (`idempotency_conflict`), or the source generation cannot be rendered (`source_not_renderable`). */
+            /** @description A conflict: the Idempotency-Key was used with another body or is still in progress (`idempotency_conflict`), the source generation cannot be rendered (`source_not_renderable`), the generation has not succeeded and takes no feedback yet (`not_rateable`), or it holds as much feedback as it may (`feedback_limit_reached`). */
             409: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -1588,7 +1746,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A conflict: the Idempotency-Key was used with another body or is still in progress (`idempotency_conflict`), or the source generation cannot be rendered (`source_not_renderable`). */
+            /** @description A conflict: the Idempotency-Key was used with another body or is still in progress (`idempotency_conflict`), the source generation cannot be rendered (`source_not_renderable`), the generation has not succeeded and takes no feedback yet (`not_rateable`), or it holds as much feedback as it may (`feedback_limit_reached`). */
             409: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -1614,6 +1772,324 @@ export interface operations {
             };
             /** @description The body is not JSON (`unsupported_media_type`). */
             415: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the key's rate limit (with the rate-limit headers), over the tenant's generations in flight, or too many failed authentications from this address. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis or the object store is unreachable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other client error, answered before the route runs: a malformed request (400), an `Expect` other than `100-continue` (417), headers too large (431). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A server error: 503 `service_unavailable` while the server shuts down or a dependency is down, 500 `internal_error` otherwise. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createFeedback: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body within 24 h returns the first feedback (200); a different body answers 409. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description Feedback on a succeeded generation; at least one of rating, labels, comment, preferred_output. */
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description What the feedback is about: `plan` (layout, content, the preview), `decode` (the rendered images: text legibility, hands, artifacts) or `both`. A re-render takes only `decode` (its plan is its source's); a plan-only generation only `plan`.
+                     * @default both
+                     * @enum {string}
+                     */
+                    stage?: "plan" | "decode" | "both";
+                    /** @description 1 (bad) to 5 (good). */
+                    rating?: number;
+                    /** @description lower_snake_case, e.g. text_wrong, layout_wrong, colours_wrong, missing_object, bad_hands, artifacts, blurry. */
+                    labels?: string[];
+                    comment?: string;
+                    /** @description For a generation of several images: the index of the image preferred over the others. */
+                    preferred_output?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A person's feedback on a generation. */
+            200: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        created_at: string;
+                        /**
+                         * @description What the feedback is about: the plan, the images, or both.
+                         * @enum {string}
+                         */
+                        stage: "plan" | "decode" | "both";
+                        /** @description 1 (bad) to 5 (good). */
+                        rating?: number;
+                        /** @description e.g. text_wrong, layout_wrong, colours_wrong, missing_object, bad_hands, artifacts, blurry. */
+                        labels: string[];
+                        comment?: string;
+                        /** @description For a generation of several images: the index of the one the person preferred. */
+                        preferred_output?: number;
+                    };
+                };
+            };
+            /** @description A person's feedback on a generation. */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    "Idempotent-Replayed": components["headers"]["Idempotent-Replayed"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        id: string;
+                        created_at: string;
+                        /**
+                         * @description What the feedback is about: the plan, the images, or both.
+                         * @enum {string}
+                         */
+                        stage: "plan" | "decode" | "both";
+                        /** @description 1 (bad) to 5 (good). */
+                        rating?: number;
+                        /** @description e.g. text_wrong, layout_wrong, colours_wrong, missing_object, bad_hands, artifacts, blurry. */
+                        labels: string[];
+                        comment?: string;
+                        /** @description For a generation of several images: the index of the one the person preferred. */
+                        preferred_output?: number;
+                    };
+                };
+            };
+            /** @description Invalid input: the message names the field at fault (`invalid_input`, `unsupported`). */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No key, or a key the API does not know. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such generation, or one of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A conflict: the Idempotency-Key was used with another body or is still in progress (`idempotency_conflict`), the source generation cannot be rendered (`source_not_renderable`), the generation has not succeeded and takes no feedback yet (`not_rateable`), or it holds as much feedback as it may (`feedback_limit_reached`). */
+            409: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs. */
+            413: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not JSON (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the key's rate limit (with the rate-limit headers), over the tenant's generations in flight, or too many failed authentications from this address. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis or the object store is unreachable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other client error, answered before the route runs: a malformed request (400), an `Expect` other than `100-continue` (417), headers too large (431). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A server error: 503 `service_unavailable` while the server shuts down or a dependency is down, 500 `internal_error` otherwise. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    exportTrainingRows: {
+        parameters: {
+            query: {
+                /** @description `plan`: planner rows; `decode`: decoder rows and preference pairs. */
+                stage: "plan" | "decode";
+                /** @description Only generations scored or given feedback at or after this time (ignored with `cursor`). */
+                since?: string;
+                /** @description A row's `cursor`: the export resumes right after that row. */
+                cursor?: string;
+                /** @description Rows at most. */
+                limit?: number;
+                /** @description Whose generations; default the key's own tenant. */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The rows, one per line. */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Invalid input: the message names the field at fault (`invalid_input`, `unsupported`). */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No key, or a key the API does not know. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The key is not an admin key (`forbidden`). */
+            403: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];

@@ -12,6 +12,8 @@ import type { ResolvedRenderRequest } from './render-request-validation.ts';
 export interface DecoderStepProgress {
   step: number;
   total: number;
+  /** Time inside the denoiser's session.run for this step (the first step's includes the reference pass). */
+  denoiserMs: number;
 }
 
 export type DecoderJobs = { render: ModelJob<ResolvedRenderRequest, DecodedImage> };
@@ -34,7 +36,8 @@ export const createModelJobs: CreateModelJobs<DecoderJobs> = async (pack, option
       render: (request, context) =>
         runDecoderLoop(sessions, pack.manifest, request, {
           throwIfCanceled: () => context.throwIfCanceled(),
-          onStep: (step, total) => context.progress({ step, total } satisfies DecoderStepProgress, true),
+          onStep: (step, total, denoiserMs) =>
+            context.progress({ step, total, denoiserMs } satisfies DecoderStepProgress, true),
         }),
     },
     close: async () => {

@@ -19,8 +19,13 @@ export interface DecoderSessions {
 }
 
 export interface DecoderLoopCallbacks {
-  /** Called after each finished denoiser step (step counts from 1). */
-  onStep?: (step: number, total: number) => void;
+  /**
+   * Called after each finished denoiser step (step counts from 1), with the time spent
+   * inside the denoiser's `session.run` for that step. The first step's time includes
+   * the reference pass that filled the reference cache (image-to-image), which also runs
+   * the denoiser, so that the sum over a render is all of its denoiser time.
+   */
+  onStep?: (step: number, total: number, denoiserMs: number) => void;
   /** Throws to stop decoding; called before the first step and after every step. */
   throwIfCanceled?: () => void;
 }
@@ -71,7 +76,7 @@ export async function runDecoderLoop(
 
   const { denoiser } = sessions;
   callbacks.throwIfCanceled?.();
-  const referenceCache = await fillReferenceCache(sessions, manifest, req.references ?? [], {
+  const referencePass = await fillReferenceCache(sessions, manifest, req.references ?? [], {
     width,
     height,
     latentH,
@@ -88,7 +93,7 @@ export async function runDecoderLoop(
     ),
     prior_token_drop: inputTensor(denoiser, 'prior_token_drop', guided ? [0, 1] : [0], [batch]),
     glyph_ids: inputTensor(denoiser, 'glyph_ids', glyphIds, [batch, decoder.glyphs.maxLength]),
-    ...referenceCacheFeeds(denoiser, manifest, referenceCache, batch),
+    ...referenceCacheFeeds(denoiser, manifest, referencePass.cache, batch),
   };
   // Only the velocity is needed; a graph with cache outputs need not compute them.
   const fetches = manifest.decoder.reference ? ['velocity'] : undefined;
@@ -100,16 +105,15 @@ export async function runDecoderLoop(
     batchSample.set(latents, 0);
     if (guided) batchSample.set(latents, latentSize);
     const t = scheduler.timesteps[i] as number;
-    const outputs = await runModel(
-      denoiser,
-      'denoiser',
-      {
-        ...constantFeeds,
-        sample: inputTensor(denoiser, 'sample', batchSample, [batch, channels, latentH, latentW]),
-        timestep: inputTensor(denoiser, 'timestep', guided ? [t, t] : [t], [batch]),
-      },
-      fetches,
-    );
+    const feeds = {
+      ...constantFeeds,
+      sample: inputTensor(denoiser, 'sample', batchSample, [batch, channels, latentH, latentW]),
+      timestep: inputTensor(denoiser, 'timestep', guided ? [t, t] : [t], [batch]),
+    };
+    const started = performance.now();
+    const outputs = await runModel(denoiser, 'denoiser', feeds, fetches);
+    // The first step also carries the reference pass's denoiser time (see onStep).
+    const denoiserMs = performance.now() - started + (i === 0 ? referencePass.denoiserMs : 0);
     const velocity = floatOutput(outputs, 'velocity', batch * latentSize);
     const guidedVelocity = guided
       ? applyGuidance(velocity.subarray(0, latentSize), velocity.subarray(latentSize), req.guidanceScale)
@@ -117,7 +121,7 @@ export async function runDecoderLoop(
     latents = scheduler.step(guidedVelocity, i, latents);
     // Checked before reporting, so that no step is reported after a cancellation.
     callbacks.throwIfCanceled?.();
-    callbacks.onStep?.(i + 1, steps);
+    callbacks.onStep?.(i + 1, steps, denoiserMs);
   }
 
   const raw = denormaliseLatents(latents, decoder.latentsMean, decoder.latentsStd, latentH * latentW);

@@ -36,15 +36,22 @@ export interface DecodeGeometry {
   priorCols: number;
 }
 
-/** Runs the filling pass for every reference. Null when the pack keeps no reference cache. */
+/** What the filling pass made, and the time it spent inside the denoiser (part of the decoder's duty cycle). */
+export interface ReferencePass {
+  /** Null when the pack keeps no reference cache. */
+  cache: ReferenceCache | null;
+  denoiserMs: number;
+}
+
+/** Runs the filling pass for every reference. */
 export async function fillReferenceCache(
   sessions: ReferenceCacheSessions,
   manifest: ModelPackManifest,
   references: readonly ResolvedReference[],
   geometry: DecodeGeometry,
-): Promise<ReferenceCache | null> {
+): Promise<ReferencePass> {
   const spec = manifest.decoder.reference;
-  if (!spec) return null;
+  if (!spec) return { cache: null, denoiserMs: 0 };
   const { vaeEncoder, denoiser } = sessions;
   if (references.length > 0 && !vaeEncoder) {
     throw new ModelPackError('model.json', 'decoder.reference.vaeEncoder', 'no VAE encoder session is open');
@@ -56,6 +63,7 @@ export async function fillReferenceCache(
   const channels = decoder.latentChannels;
   const perReference = priorRows * priorCols;
   const filled = names.inputs.map(() => [] as Float32Array[]);
+  let denoiserMs = 0;
   for (const reference of references) {
     const encoded = await run(vaeEncoder!, 'VAE encoder', {
       sample: inputTensor(vaeEncoder!, 'sample', reference.pixels, [1, 3, height, width]),
@@ -67,29 +75,27 @@ export async function fillReferenceCache(
       latentH * latentW,
     );
     const prior = upsampleTokenGrid(reference.tokens, priorRows, priorCols);
-    const outputs = await run(
-      denoiser,
-      'denoiser (reference pass)',
-      {
-        ...emptyCacheFeeds(denoiser, names, cache, 1),
-        sample: inputTensor(denoiser, 'sample', latent, [1, channels, latentH, latentW]),
-        timestep: inputTensor(denoiser, 'timestep', [0], [1]),
-        prior_token_id: inputTensor(
-          denoiser,
-          'prior_token_id',
-          prior,
-          priorDims(denoiser, 1, priorRows, priorCols),
-        ),
-        prior_token_drop: inputTensor(denoiser, 'prior_token_drop', [0], [1]),
-        glyph_ids: inputTensor(
-          denoiser,
-          'glyph_ids',
-          new Array<number>(decoder.glyphs.maxLength).fill(decoder.glyphs.padId),
-          [1, decoder.glyphs.maxLength],
-        ),
-      },
-      names.outputs,
-    );
+    const feeds = {
+      ...emptyCacheFeeds(denoiser, names, cache, 1),
+      sample: inputTensor(denoiser, 'sample', latent, [1, channels, latentH, latentW]),
+      timestep: inputTensor(denoiser, 'timestep', [0], [1]),
+      prior_token_id: inputTensor(
+        denoiser,
+        'prior_token_id',
+        prior,
+        priorDims(denoiser, 1, priorRows, priorCols),
+      ),
+      prior_token_drop: inputTensor(denoiser, 'prior_token_drop', [0], [1]),
+      glyph_ids: inputTensor(
+        denoiser,
+        'glyph_ids',
+        new Array<number>(decoder.glyphs.maxLength).fill(decoder.glyphs.padId),
+        [1, decoder.glyphs.maxLength],
+      ),
+    };
+    const started = performance.now();
+    const outputs = await run(denoiser, 'denoiser (reference pass)', feeds, names.outputs);
+    denoiserMs += performance.now() - started;
     names.outputs.forEach((name, i) => {
       filled[i]!.push(floatOutput(outputs, name, cache.numHeads * perReference * cache.headDim));
     });
@@ -99,7 +105,7 @@ export async function fillReferenceCache(
   names.inputs.forEach((name, i) => {
     entries.set(name, concatAlongSequence(filled[i]!, cache.numHeads, perReference, cache.headDim));
   });
-  return { length, entries };
+  return { cache: { length, entries }, denoiserMs };
 }
 
 /**

@@ -46,12 +46,20 @@ export interface RenderResult {
   format: ImageFormat;
   contentType: string;
   steps: number;
+  /** From the moment the model thread began this render (not while it waited behind others) to the encoded image. */
   durationMs: number;
 }
 
 export interface RenderOptions {
   /** Aborting stops decoding between denoiser steps; render rejects with CanceledError. */
   signal?: AbortSignal;
-  /** Called after each finished denoiser step with (step, total), step counting from 1. */
-  onStep?: (step: number, total: number) => void;
+  /** Called when the model thread begins this render, after the renders asked for before it. */
+  onStart?: () => void;
+  /**
+   * Called after each finished denoiser step with (step, total), step counting from 1,
+   * and the time the step spent inside the denoiser (what a duty cycle is made of). The
+   * first step's time includes the pass that filled the reference cache, when the
+   * render has reference images, so the times add up to all of the render's denoiser time.
+   */
+  onStep?: (step: number, total: number, denoiserMs: number) => void;
 }

@@ -55,6 +55,8 @@ export type ToModelThread =
 export type FromModelThread =
   | { type: 'ready' }
   | { type: 'load-failed'; error: SerializedError }
+  /** The thread took the run off its queue and begins it. */
+  | { type: 'started'; id: number }
   | { type: 'progress'; id: number; data: unknown }
   | { type: 'done'; id: number; output: unknown }
   | { type: 'failed'; id: number; error: SerializedError }

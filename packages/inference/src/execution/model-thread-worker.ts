@@ -83,6 +83,7 @@ async function runJob(jobs: ModelJobs, message: Extract<ToModelThread, { type: '
       send({ type: 'progress', id: message.id, data: progressData });
     },
   };
+  send({ type: 'started', id: message.id });
   try {
     const job = jobs.jobs[message.job];
     if (!job) throw new TypeError(`unknown model job ${message.job}`);

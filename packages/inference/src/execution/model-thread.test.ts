@@ -69,6 +69,40 @@ describe('ModelThread', () => {
     await expect(thread.run('count', { steps: 1, stepMs: 0 })).resolves.toMatchObject({ steps: 1 });
   });
 
+  it('starts queued runs in call order, and drops a queued run aborted before it starts without waiting', async () => {
+    const order: string[] = [];
+    const first = new AbortController();
+    const queued = new AbortController();
+    let firstStepSeen!: () => void;
+    const firstRunning = new Promise<void>((resolve) => {
+      firstStepSeen = resolve;
+    });
+    const running = thread.run(
+      'count',
+      { steps: 100_000, stepMs: 1 },
+      {
+        signal: first.signal,
+        onStart: () => order.push('first started'),
+        onProgress: () => firstStepSeen(),
+      },
+    );
+    const dropped = thread.run(
+      'count',
+      { steps: 1, stepMs: 0 },
+      { signal: queued.signal, onStart: () => order.push('dropped started') },
+    );
+    const last = thread.run('count', { steps: 1, stepMs: 0 }, { onStart: () => order.push('last started') });
+    await firstRunning;
+    queued.abort();
+    // Rejected while the first run still holds the thread: it did not wait its turn.
+    await expect(dropped).rejects.toBeInstanceOf(CanceledError);
+    order.push('dropped rejected');
+    first.abort();
+    await expect(running).rejects.toBeInstanceOf(CanceledError);
+    await expect(last).resolves.toMatchObject({ steps: 1 });
+    expect(order).toEqual(['first started', 'dropped rejected', 'last started']);
+  });
+
   it('rejects at once when the signal is already aborted', async () => {
     await expect(
       thread.run('count', { steps: 1, stepMs: 0 }, { signal: AbortSignal.abort() }),

@@ -38,7 +38,8 @@
  * InvalidInputError, CanceledError, ModelError); anything else arrives
  * as a ModelError. Jobs on one thread run one at a time, in call order, except those the
  * module lists as `concurrent`, which start on arrival and share the thread as the module
- * arranges (the planner batches them).
+ * arranges (the planner batches them); a job still queued behind another rejects at once
+ * when its signal aborts.
  * The thread loads TypeScript by registering tsx itself (model-thread-entry.mjs): on
  * Node 20, `execArgv: ['--import', 'tsx']` does not reach a worker's module loading.
  * This works from any working directory, under `node --import tsx` and under vitest.
@@ -64,15 +65,22 @@ export interface ModelThreadOptions {
 }
 
 export interface RunOptions<P = unknown> {
-  /** Aborting stops the job at its next step boundary; the run rejects with CanceledError. */
+  /**
+   * Aborting stops the job at its next step boundary; the run rejects with CanceledError.
+   * A run still waiting behind another job rejects at once.
+   */
   signal?: AbortSignal;
+  /** Called when the thread begins the job, after the jobs queued before it. */
+  onStart?: () => void;
   onProgress?: (data: P) => void;
 }
 
 interface PendingRun {
   resolve: (output: unknown) => void;
   reject: (error: Error) => void;
+  onStart?: () => void;
   onProgress?: (data: unknown) => void;
+  started: boolean;
   detach: () => void;
 }
 
@@ -138,18 +146,26 @@ export class ModelThread<J extends Record<string, ModelJob>> {
     input: JobInput<J[K]>,
     options: RunOptions<P> = {},
   ): Promise<JobOutput<J[K]>> {
-    const { signal, onProgress } = options;
+    const { signal, onStart, onProgress } = options;
     if (this.closing || this.exited) return Promise.reject(new ModelError('model thread is closed'));
     if (signal?.aborted) return Promise.reject(new CanceledError());
     const id = this.nextId++;
     const cancelFlag = new SharedArrayBuffer(4);
-    const onAbort = () => Atomics.store(new Int32Array(cancelFlag), 0, 1);
+    const onAbort = () => {
+      Atomics.store(new Int32Array(cancelFlag), 0, 1);
+      // A job still queued behind another one need not wait for it: the thread will see
+      // the flag and skip it, and nobody listens for its answer any more.
+      const run = this.pending.get(id);
+      if (run && !run.started) this.settle(id, run, () => run.reject(new CanceledError()));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
         resolve: resolve as (output: unknown) => void,
         reject,
+        onStart,
         onProgress: onProgress as ((data: unknown) => void) | undefined,
+        started: false,
         detach: () => signal?.removeEventListener('abort', onAbort),
       });
       this.post({ type: 'run', id, job: name, input, cancelFlag });
@@ -185,28 +201,37 @@ export class ModelThread<J extends Record<string, ModelJob>> {
   }
 
   private onMessage(message: FromModelThread): void {
-    if (message.type !== 'progress' && message.type !== 'done' && message.type !== 'failed') return;
+    if (
+      message.type !== 'started' &&
+      message.type !== 'progress' &&
+      message.type !== 'done' &&
+      message.type !== 'failed'
+    )
+      return;
     const run = this.pending.get(message.id);
     if (!run) return;
-    if (message.type === 'progress') {
+    if (message.type === 'started' || message.type === 'progress') {
+      if (message.type === 'started') run.started = true;
       try {
-        run.onProgress?.(message.data);
+        if (message.type === 'started') run.onStart?.();
+        else run.onProgress?.(message.data);
       } catch {
-        // a faulty progress listener must not break the run
+        // a faulty listener must not break the run
       }
       return;
     }
-    this.pending.delete(message.id);
+    this.settle(message.id, run, () =>
+      message.type === 'done' ? run.resolve(message.output) : run.reject(deserializeError(message.error)),
+    );
+  }
+
+  private settle(id: number, run: PendingRun, answer: () => void): void {
+    this.pending.delete(id);
     run.detach();
-    if (message.type === 'done') run.resolve(message.output);
-    else run.reject(deserializeError(message.error));
+    answer();
   }
 
   private failAll(error: Error): void {
-    for (const [id, run] of this.pending) {
-      this.pending.delete(id);
-      run.detach();
-      run.reject(error);
-    }
+    for (const [id, run] of this.pending) this.settle(id, run, () => run.reject(error));
   }
 }

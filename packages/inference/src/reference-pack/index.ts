@@ -1,5 +1,21 @@
-/** The reference model pack: its builder and its manifest, for the pack CLI and for tests. */
-export { buildReferencePack, type ReferencePackOptions, referencePackManifest } from './build-pack.ts';
-export { REFERENCE_MANIFEST } from './reference-manifest.ts';
+/** The packs this project builds from code: their builder, specs and manifests, for the pack CLI, benchmarks and tests. */
+export {
+  buildPack,
+  buildReferencePack,
+  type PackSpec,
+  REFERENCE_PACK,
+  type ReferencePackOptions,
+  referencePack,
+  referencePackManifest,
+} from './build-pack.ts';
+export {
+  DEFAULT_FIXED_COST_WORK,
+  FIXED_COST_MANIFEST,
+  fixedCostPack,
+  WORK_UNIT_FLOPS,
+} from './fixed-cost-pack.ts';
+export { PACK_NAMES, type PackName, type PackOptions, packSpec } from './packs.ts';
+export { REFERENCE_MANIFEST, withoutReferenceImages } from './reference-manifest.ts';
 /** What a semantic token means in the reference pack, for tests that read plans. */
 export { decodeToken, encodeToken, PALETTE, Region } from './semantic-codebook.ts';
+export { ZERO_COST_MANIFEST, zeroCostPack } from './zero-cost-pack.ts';

@@ -1,4 +1,5 @@
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
+import { COLOURFULNESS_IMAGE_SIZE } from './colourfulness-model.ts';
 import { CODEBOOK_SIZE } from './semantic-codebook.ts';
 
 /** First token id of the image vocabulary; text and special tokens live below it. */
@@ -71,4 +72,27 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
   },
   preview: { model: 'preview.onnx', cellPixels: 8 },
+  scorers: [
+    { type: 'builtin', name: 'prompt_alignment', stage: 'plan', builtin: 'reference-layout' },
+    {
+      type: 'onnx',
+      name: 'colourfulness',
+      stage: 'decode',
+      model: 'colourfulness.onnx',
+      imageSize: COLOURFULNESS_IMAGE_SIZE,
+      range: [0, 0.45],
+    },
+  ],
 };
+
+/**
+ * `manifest` without the parts that take reference images (the planner's image tokenizer
+ * and the decoder's reference cache): a text-to-image pack, which loads as such and
+ * refuses reference images with a clear error. Packs that reuse the reference manifest's
+ * sections but build none of those models start from this.
+ */
+export function withoutReferenceImages(manifest: ModelPackManifest): ModelPackManifest {
+  const { imageTokenizer: _tokenizer, ...planner } = manifest.planner;
+  const { reference: _reference, ...decoder } = manifest.decoder;
+  return { ...manifest, planner, decoder };
+}
