@@ -202,6 +202,34 @@ describe('Decoder reference images', () => {
     expect(coarse.width).toBe(512);
   });
 
+  it('takes renders asked for together in call order, with reference images or without', async () => {
+    const image = await png();
+    const tokens = splitLayout(16, 16, PANEL);
+    const begun: string[] = [];
+    const onStart = (name: string) => () => begun.push(name);
+    const steps: Record<string, number[]> = { first: [], plain: [], second: [] };
+    const onStep = (name: string) => (step: number, _total: number, denoiserMs: number) => {
+      expect(denoiserMs).toBeGreaterThanOrEqual(0);
+      steps[name]?.push(step);
+    };
+    // Each edit's reference decodes off the model thread first; the plain render must not overtake it.
+    const [first, , second] = await Promise.all([
+      decoder.render(request512({ steps: 2, references: [{ image, tokens }] }), {
+        onStart: onStart('first'),
+        onStep: onStep('first'),
+      }),
+      decoder.render(request512({ steps: 2 }), { onStart: onStart('plain'), onStep: onStep('plain') }),
+      decoder.render(request512({ steps: 2, seed: 8, references: [{ image, tokens }] }), {
+        onStart: onStart('second'),
+        onStep: onStep('second'),
+      }),
+    ]);
+    expect(begun).toEqual(['first', 'plain', 'second']);
+    expect(steps).toEqual({ first: [1, 2], plain: [1, 2], second: [1, 2] });
+    // The same reference bytes serve both edits; each still renders from its own noise.
+    expect(first.image.equals(second.image)).toBe(false);
+  });
+
   it('refuses references it cannot use, before any model runs', async () => {
     const image = await png();
     const fieldOf = (req: RenderRequest) => decoder.render(req).catch((e: unknown) => e);
