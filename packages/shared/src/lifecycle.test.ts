@@ -55,7 +55,14 @@ function harness(now: () => number = Date.now) {
       .find((l) => l.startsWith(`glm_generations_total{status="${status}",code="${code}"}`));
     return line ? Number(line.split(' ').at(-1)) : 0;
   };
-  return { lifecycle, announced, count };
+  const endToEndCount = async () => {
+    const { body } = await metrics.scrape();
+    const line = body
+      .split('\n')
+      .find((l) => l.startsWith('glm_stage_duration_seconds_count{stage="end_to_end"}'));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  return { lifecycle, announced, count, endToEndCount };
 }
 
 describe('GenerationLifecycle', () => {
@@ -75,7 +82,7 @@ describe('GenerationLifecycle', () => {
   });
 
   it('ends a plan-only generation succeeded from planning, announced as planned then succeeded, once', async () => {
-    const { lifecycle, announced, count } = harness();
+    const { lifecycle, announced, count, endToEndCount } = harness();
     const r = record();
     await lifecycle.create(r, 0);
     await lifecycle.startStage(r, 'planning');
@@ -95,6 +102,8 @@ describe('GenerationLifecycle', () => {
       [r.id, 'generation.succeeded'],
     ]);
     expect(await count('succeeded')).toBe(1);
+    // Its end-to-end time is observed as for any success.
+    expect(await endToEndCount()).toBe(1);
     expect(await store.unfinishedCount('acme')).toBe(0);
   });
 
