@@ -114,7 +114,7 @@ it('fails a generation whose tokens do not fit its size, as a model input error,
   expect((await decodeQueue.getJob(decodeJobId(record.id)))?.attemptsMade).toBe(1);
 });
 
-it("decodes with the generation's reference images, read back from the store", async () => {
+it("decodes every image with the generation's reference images, read back from the store", async () => {
   // The reference: one colour the palette does not have; its tokens, and the plan, say red shape.
   const colour = { r: 215, g: 65, b: 50 };
   const reference = await sharp({ create: { width: 512, height: 512, channels: 3, background: colour } })
@@ -127,9 +127,9 @@ it("decodes with the generation's reference images, read back from the store", a
     128,
   );
   const grid: TokenGrid = { rows, cols, tokens: new Array(rows * cols).fill(red) };
-  const centre = async (id: string) => {
+  const centre = async (id: string, index = 0) => {
     const done = await fixture.waitForRecord(id, (status) => status === 'succeeded');
-    const bytes = await fixture.objects.getBuffer(done!.outputs[0]!.key);
+    const bytes = await fixture.objects.getBuffer(done!.outputs[index]!.key);
     const { data } = await sharp(bytes)
       .extract({ left: 192, top: 192, width: 128, height: 128 })
       .raw()
@@ -142,7 +142,8 @@ it("decodes with the generation's reference images, read back from the store", a
     return mean;
   };
 
-  const edited = planned('gen_decode_reference', { n: 1, guidance_scale: 0, output_format: 'png' });
+  // Two images, rendered back to back: each image's request carries the references.
+  const edited = planned('gen_decode_reference', { n: 2, guidance_scale: 0, output_format: 'png' });
   const key = referenceKey('acme', edited.id, 0, 'png');
   const stored = await fixture.objects.put(key, reference, 'image/png');
   edited.input.reference_images = [{ key, width: 512, height: 512, format: 'png', ...stored }];
@@ -158,12 +159,14 @@ it("decodes with the generation's reference images, read back from the store", a
       { jobId: decodeJobId(record.id) },
     );
   }
-  const [r, g, b] = await centre(edited.id);
-  expect([r, g, b].map((v, i) => Math.abs(v! - [colour.r, colour.g, colour.b][i]!) < 10)).toEqual([
-    true,
-    true,
-    true,
-  ]);
+  for (const index of [0, 1]) {
+    const [r, g, b] = await centre(edited.id, index);
+    expect([r, g, b].map((v, i) => Math.abs(v! - [colour.r, colour.g, colour.b][i]!) < 10)).toEqual([
+      true,
+      true,
+      true,
+    ]);
+  }
   // Without them the same plan is the palette's red.
   const [, plainGreen] = await centre(plain.id);
   expect(plainGreen).toBeLessThan(colour.g - 20);
