@@ -24,6 +24,7 @@ import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { gaussianNoise } from '../packages/inference/src/decoder/gaussian-noise.ts';
 import { encodeGlyphs } from '../packages/inference/src/decoder/glyphs.ts';
 import { upsampleTokenGrid } from '../packages/inference/src/decoder/prior-tokens.ts';
+import { referenceCacheFeeds } from '../packages/inference/src/decoder/reference-cache.ts';
 import { sessionOptionsFor } from '../packages/inference/src/execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../packages/inference/src/model-pack.ts';
 import {
@@ -60,7 +61,12 @@ const cases: Case[] = [
 ];
 
 /** Feeds of one denoiser call for `images` images, each a conditional and an unconditional entry. */
-function feeds(pack: ModelPack, size: number, images: number): InferenceSession.FeedsType {
+function feeds(
+  session: InferenceSession,
+  pack: ModelPack,
+  size: number,
+  images: number,
+): InferenceSession.FeedsType {
   const { decoder, planner } = pack.manifest;
   const lh = size / decoder.vaeScaleFactor;
   const ph = size / decoder.priorPatch;
@@ -84,6 +90,8 @@ function feeds(pack: ModelPack, size: number, images: number): InferenceSession.
       BigInt64Array.from(repeat([...glyphs, ...glyphs.map(() => decoder.glyphs.padId)], images), BigInt),
       [batch, glyphs.length],
     ),
+    // A pack that takes reference images has cache inputs: empty ones, as for text-to-image.
+    ...referenceCacheFeeds(session, pack.manifest, null, batch),
   };
 }
 
@@ -127,7 +135,7 @@ try {
     try {
       const perImage = await cpuMsPerImageStep(
         session,
-        IMAGES_PER_CALL.map((images) => feeds(pack, size, images)),
+        IMAGES_PER_CALL.map((images) => feeds(session, pack, size, images)),
       );
       const base = perImage[0] as number;
       const saving = 1 - (perImage.at(-1) as number) / base;

@@ -15,6 +15,7 @@ import { Decoder } from '../packages/inference/src/decoder/decoder.ts';
 import { gaussianNoise } from '../packages/inference/src/decoder/gaussian-noise.ts';
 import { encodeGlyphs } from '../packages/inference/src/decoder/glyphs.ts';
 import { upsampleTokenGrid } from '../packages/inference/src/decoder/prior-tokens.ts';
+import { referenceCacheFeeds } from '../packages/inference/src/decoder/reference-cache.ts';
 import { loadModelPack, type ModelPack } from '../packages/inference/src/model-pack.ts';
 import { buildReferencePack } from '../packages/inference/src/reference-pack/build-pack.ts';
 import { encodeToken, Region } from '../packages/inference/src/reference-pack/semantic-codebook.ts';
@@ -68,6 +69,8 @@ async function bareDenoiserSeconds(session: InferenceSession, size: number): Pro
       2,
       glyphs.length,
     ]),
+    // A pack that takes reference images has cache inputs: empty ones, as without references.
+    ...referenceCacheFeeds(session, pack.manifest, null, 2),
   };
   await session.run(feeds);
   const times: number[] = [];

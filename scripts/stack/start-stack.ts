@@ -48,6 +48,8 @@ export interface RunningStack {
   evaluators: ManagedProcess[];
   /** Starts one more evaluator worker (a stack may start with none). */
   addEvaluator(): Promise<ManagedProcess>;
+  /** Each worker's /metrics, in the order of `planners` and `decoders`. */
+  metricsUrls: { planners: string[]; decoders: string[] };
   stop(): Promise<void>;
 }
 
@@ -106,13 +108,19 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   );
   const planners: ManagedProcess[] = [];
   const decoders: ManagedProcess[] = [];
+  const metricsUrls = { planners: [] as string[], decoders: [] as string[] };
+  const metricsUrl = (port: number) => `http://127.0.0.1:${port}/metrics`;
   for (let i = 0; i < (options.planners ?? 1); i += 1) {
-    const env = { ...common, METRICS_PORT: String(await freePort()) };
+    const port = await freePort();
+    const env = { ...common, METRICS_PORT: String(port) };
     planners.push(appProcess(`planner-${i + 1}`, 'planner-worker', env, options.onLine, onConfigError));
+    metricsUrls.planners.push(metricsUrl(port));
   }
   for (let i = 0; i < (options.decoders ?? 1); i += 1) {
-    const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(await freePort()) };
+    const port = await freePort();
+    const env = { ...common, ...options.decoderEnv, METRICS_PORT: String(port) };
     decoders.push(appProcess(`decoder-${i + 1}`, 'decoder-worker', env, options.onLine, onConfigError));
+    metricsUrls.decoders.push(metricsUrl(port));
   }
   const evaluators: ManagedProcess[] = [];
   const addEvaluator = async () => {
@@ -140,7 +148,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     starting = false;
     gaveUp.abort();
   }
-  return { apiUrl, api, planners, decoders, evaluators, addEvaluator, stop };
+  return { apiUrl, api, planners, decoders, evaluators, addEvaluator, metricsUrls, stop };
 }
 
 async function waitForReady(url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {

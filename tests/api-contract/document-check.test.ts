@@ -25,6 +25,7 @@ const generation = {
     top_p: 1,
     n: 1,
     output_format: 'png',
+    decode: true,
   },
   progress: { stage: 'queued' },
   outputs: [],

@@ -7,12 +7,17 @@
  * API leaves out.
  */
 import { createHash } from 'node:crypto';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_KEY, type E2eSystem, startSystem } from '../e2e/harness.ts';
 import { checkAnswer, type RecordedAnswer } from './document-check.ts';
 import type { Schema } from './json-schema.ts';
 
 const TIGHT_KEY = 'contract-tight-key-0123456789';
+/** Small reference images, so that a submit over its limit is not a large upload. */
+const REFERENCE_IMAGE_MAX_BYTES = 64 * 1024;
+/** Past the submit limit: 1 MiB, plus four reference images as base64. */
+const OVERSIZED_SUBMIT = 1024 * 1024 + 4 * Math.ceil(REFERENCE_IMAGE_MAX_BYTES / 3) * 4 + 1;
 const ADMIN_KEY = 'contract-admin-key-0123456789';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -29,6 +34,7 @@ beforeAll(async () => {
         { sha256: sha256(TIGHT_KEY), tenant: 'tight', rate_per_minute: 1 },
         { sha256: sha256(ADMIN_KEY), tenant: 'e2e', admin: true, rate_per_minute: 100_000 },
       ]),
+      REFERENCE_IMAGE_MAX_BYTES: String(REFERENCE_IMAGE_MAX_BYTES),
     },
   });
   document = (await (await fetch(`${system.stack.apiUrl}/openapi.json`)).json()) as Schema;
@@ -109,14 +115,35 @@ describe('real answers against the OpenAPI document', () => {
     expect(
       (await submit({ prompt: 'a red square', ...small }, { 'idempotency-key': 'contract-1' })).status,
     ).toBe(409);
-    const huge = JSON.stringify({ prompt: 'x', metadata: { pad: 'x'.repeat(1_100_000) } });
+    const huge = JSON.stringify({ prompt: 'x', metadata: { pad: 'x'.repeat(OVERSIZED_SUBMIT) } });
     expect((await call('POST', '/v1/generations', '/v1/generations', { body: huge })).status).toBe(413);
     const plain = { body: 'a red circle', headers: { 'content-type': 'text/plain' } };
     expect((await call('POST', '/v1/generations', '/v1/generations', plain)).status).toBe(415);
 
+    // Image-to-image, plan only: an edit of a picture that stops after the planner.
+    const picture = await sharp({
+      create: { width: 64, height: 64, channels: 3, background: { r: 220, g: 30, b: 30 } },
+    })
+      .png()
+      .toBuffer();
+    const planOnly = await submit({
+      prompt: 'make the background green',
+      ...small,
+      decode: false,
+      reference_images: [`data:image/png;base64,${picture.toString('base64')}`],
+    });
+    expect(planOnly.status).toBe(202);
+    expect(planOnly.json().input).toMatchObject({ decode: false, reference_images: [{ format: 'png' }] });
+    const notAnImage = { prompt: 'x', ...small, reference_images: ['data:image/png;base64,AAAA'] };
+    expect((await submit(notAnImage)).status).toBe(400);
+
     await untilEnded(id);
     const generation = (await call('GET', '/v1/generations/{id}', `/v1/generations/${id}`)).json();
     expect(generation.status).toBe('succeeded');
+    const planId: string = planOnly.json().id;
+    await untilEnded(planId);
+    const plan = (await call('GET', '/v1/generations/{id}', `/v1/generations/${planId}`)).json();
+    expect(plan).toMatchObject({ status: 'succeeded', outputs: [] });
 
     // Reads.
     expect(
@@ -154,12 +181,22 @@ describe('real answers against the OpenAPI document', () => {
     const preview = '/v1/generations/{id}/preview';
     expect((await call('GET', preview, `/v1/generations/${id}/preview`)).status).toBe(200);
     expect((await call('GET', preview, '/v1/generations/nope/preview')).status).toBe(404);
+    const references = '/v1/generations/{id}/references/{index}';
+    const reference = await call('GET', references, `/v1/generations/${planId}/references/0`);
+    expect(reference.status).toBe(200);
+    expect(reference.headers.get('content-type')).toBe('image/png');
+    expect((await call('GET', references, `/v1/generations/${planId}/references/1`)).status).toBe(404);
+    expect((await call('GET', references, `/v1/generations/${id}/references/0`)).status).toBe(404);
+    expect((await call('GET', references, `/v1/generations/${planId}/references/x`)).status).toBe(400);
 
     // Re-renders: with a body, without one, of a source that cannot be rendered, of none.
     const renders = '/v1/generations/{id}/renders';
     const rendered = await call('POST', renders, `/v1/generations/${id}/renders`, { body: '{"seed":5}' });
     expect(rendered.status).toBe(202);
     expect((await call('POST', renders, `/v1/generations/${id}/renders`)).status).toBe(202);
+    // A plan-only generation is decoded by its render, with its reference.
+    const decoded = await call('POST', renders, `/v1/generations/${planId}/renders`, { body: '{"steps":2}' });
+    expect(decoded.status).toBe(202);
     const unfinished = (
       await submit({ prompt: 'a grey circle', width: 2048, height: 2048, steps: 80 })
     ).json().id;
@@ -200,6 +237,12 @@ describe('real answers against the OpenAPI document', () => {
     expect((await call('POST', cancel, `/v1/generations/${unfinished}/cancel`)).status).toBe(200);
     expect((await call('POST', cancel, '/v1/generations/nope/cancel')).status).toBe(404);
     await untilEnded(rendered.json().id);
+    await untilEnded(decoded.json().id);
+    const decodedPlan = (
+      await call('GET', '/v1/generations/{id}', `/v1/generations/${decoded.json().id}`)
+    ).json();
+    expect(decodedPlan.status).toBe('succeeded');
+    expect(decodedPlan.outputs).toHaveLength(1);
 
     // Rate limited: the tight key's second write in its window.
     let limited: Call | null = null;

@@ -2,12 +2,13 @@
  * Failures a deployment meets: a worker killed in the middle of a job, and a model
  * that fails. Every accepted generation still ends in a state the client can see.
  */
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildReferencePack } from '../../packages/inference/src/reference-pack/build-pack.ts';
 import { DType, GraphBuilder } from '../../packages/inference/src/reference-pack/graph-builder.ts';
-import { type E2eSystem, referencePackPath, startSystem } from './harness.ts';
+import { type E2eSystem, startSystem } from './harness.ts';
 
 let system: E2eSystem | undefined;
 const cleanups: string[] = [];
@@ -108,7 +109,8 @@ describe('a model error', () => {
   it('ends the generation failed with a code, without retrying', async () => {
     const pack = await mkdtemp(join(tmpdir(), 'glm-broken-pack-'));
     cleanups.push(pack);
-    await cp(await referencePackPath(), pack, { recursive: true });
+    // Text-to-image only: its denoiser has no reference-cache inputs to declare.
+    await buildReferencePack(pack, { referenceImages: false });
     await writeFile(join(pack, 'denoiser.onnx'), failingDenoiser());
     system = await startSystem({ decoderEnv: { MODEL_PACK_PATH: pack } });
     const { client } = system;

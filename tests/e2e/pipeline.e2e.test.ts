@@ -5,6 +5,8 @@
 import { request } from 'node:http';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { submitBodyLimit } from '../../apps/api/src/routes/generations.ts';
+import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '../../packages/inference/src/reference-images/reference-image.ts';
 import {
   dominantChannel,
   meanColour,
@@ -164,9 +166,10 @@ describe('bad input gets a clear 4xx', () => {
   });
 
   it('413 for a body that is too large', async () => {
-    // The API refuses on the declared length, before the upload ends: announce 2 MB,
-    // send a first chunk and read the answer.
-    const size = 2_000_000;
+    // The API refuses on the declared length, before the upload ends: announce more than
+    // a submit may carry (four reference images of the largest size, inline), send a
+    // first chunk and read the answer.
+    const size = submitBodyLimit(DEFAULT_REFERENCE_IMAGE_LIMITS.maxBytes) + 1;
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(new URL('/v1/generations', system.stack.apiUrl), {
         method: 'POST',

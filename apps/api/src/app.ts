@@ -6,6 +6,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { ApiEnv } from './env.ts';
 import {
   answerUnmetExpectations,
+  BODY_LIMIT_BYTES,
   clientErrorHandler,
   frameworkErrors,
   MAX_PARAM_LENGTH,
@@ -44,8 +45,7 @@ export interface ApiAppOptions {
   rateLimitWindowMs?: number;
 }
 
-/** Requests are small JSON documents; images travel by URL, never in a request body. */
-export const BODY_LIMIT_BYTES = 1024 * 1024;
+export { BODY_LIMIT_BYTES };
 
 /** The deepest nesting of arrays and objects a request body may have. */
 export const MAX_JSON_DEPTH = 32;

@@ -3,6 +3,8 @@
  * (listen address, keys, webhook delivery, retention sweeps, the reconciler). Parsed
  * once at start-up; a bad environment is reported as one message, exit code 78.
  */
+
+import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '@glm-image/inference/reference-images';
 import {
   commaList,
   commonShape,
@@ -79,6 +81,8 @@ export const apiEnvSchema = z.object({
     .default(false),
   /** Failed authentications one client address may make per minute before it gets 429. */
   AUTH_FAILURES_PER_MINUTE: int(1, 1_000_000).default(30),
+  /** Largest reference image a request may bring (image-to-image), in bytes; 8 MiB by default. */
+  REFERENCE_IMAGE_MAX_BYTES: int(1024, 64 * 1024 * 1024).default(DEFAULT_REFERENCE_IMAGE_LIMITS.maxBytes),
   /** How often one replica looks for generations stored but never queued. */
   RECONCILE_INTERVAL_MS: positiveInt.default(10_000),
   /** How old a generation must be before a missing job counts as stranded rather than on its way. */

@@ -9,6 +9,12 @@ import { AppError, InvalidInputError } from '@glm-image/shared/errors';
 import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { sendError } from './plugins/errors.ts';
 
+/**
+ * Requests are small JSON documents; a submit may be larger by the reference images it
+ * carries inline (see the submit route's own limit).
+ */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
 /** The longest path segment the router matches; ids are validated to this length by their schema. */
 export const MAX_PARAM_LENGTH = 128;
 

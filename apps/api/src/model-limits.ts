@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ModelPackManifest } from '@glm-image/inference/model-pack-manifest';
+import { ModelPackManifest, supportsReferenceImages } from '@glm-image/inference/model-pack-manifest';
 import { InvalidInputError } from '@glm-image/shared/errors';
 
 /**
@@ -19,6 +19,8 @@ export interface ModelLimits {
     temperature: number;
     top_p: number;
   };
+  /** Whether the pack takes reference images (image-to-image). */
+  referenceImages: boolean;
 }
 
 export class ModelPackUnreadableError extends Error {
@@ -45,6 +47,7 @@ export function modelLimitsFromManifest(manifest: ModelPackManifest): ModelLimit
       temperature: planner.sampling.temperature,
       top_p: planner.sampling.topP,
     },
+    referenceImages: supportsReferenceImages(manifest),
   };
 }
 

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mainGridSize } from '@glm-image/inference';
-import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
+import { encodeToken, PALETTE, REFERENCE_MANIFEST, Region } from '@glm-image/inference/reference-pack';
 import { parseDecoderEnv } from '@glm-image/shared/env';
 import type { GenerationRecord } from '@glm-image/shared/generation';
 import { createQueue, decodeJobId, queueSettingsFromEnv } from '@glm-image/shared/queues';
+import { referenceKey } from '@glm-image/shared/storage';
 import type { TokenGrid } from '@glm-image/shared/tokens';
 import { queuedRecord } from '@glm-image/testing/records';
 import { referencePackPath, startWorkerFixture, type WorkerFixture } from '@glm-image/testing/worker-fixture';
@@ -111,4 +112,62 @@ it('fails a generation whose tokens do not fit its size, as a model input error,
     .poll(async () => decodeQueue.getJobState(decodeJobId(record.id)), { timeout: 30_000 })
     .toBe('failed');
   expect((await decodeQueue.getJob(decodeJobId(record.id)))?.attemptsMade).toBe(1);
+});
+
+it("decodes every image with the generation's reference images, read back from the store", async () => {
+  // The reference: one colour the palette does not have; its tokens, and the plan, say red shape.
+  const colour = { r: 215, g: 65, b: 50 };
+  const reference = await sharp({ create: { width: 512, height: 512, channels: 3, background: colour } })
+    .png()
+    .toBuffer();
+  const { rows, cols } = mainGridSize(REFERENCE_MANIFEST, 512, 512);
+  const red = encodeToken(
+    Region.shape,
+    PALETTE.findIndex((p) => p.name === 'red'),
+    128,
+  );
+  const grid: TokenGrid = { rows, cols, tokens: new Array(rows * cols).fill(red) };
+  const centre = async (id: string, index = 0) => {
+    const done = await fixture.waitForRecord(id, (status) => status === 'succeeded');
+    const bytes = await fixture.objects.getBuffer(done!.outputs[index]!.key);
+    const { data } = await sharp(bytes)
+      .extract({ left: 192, top: 192, width: 128, height: 128 })
+      .raw()
+      .toBuffer({
+        resolveWithObject: true,
+      });
+    const mean = [0, 1, 2].map(
+      (c) => data.filter((_, i) => i % 3 === c).reduce((a, b) => a + b, 0) / (data.length / 3),
+    );
+    return mean;
+  };
+
+  // Two images, rendered back to back: each image's request carries the references.
+  const edited = planned('gen_decode_reference', { n: 2, guidance_scale: 0, output_format: 'png' });
+  const key = referenceKey('acme', edited.id, 0, 'png');
+  const stored = await fixture.objects.put(key, reference, 'image/png');
+  edited.input.reference_images = [{ key, width: 512, height: 512, format: 'png', ...stored }];
+  const plain = planned('gen_decode_no_reference', { n: 1, guidance_scale: 0, output_format: 'png' });
+  for (const [record, references] of [
+    [edited, [grid]],
+    [plain, undefined],
+  ] as const) {
+    await fixture.lifecycle.create(record, 0);
+    await decodeQueue.add(
+      'decode',
+      { generationId: record.id, tenant: 'acme', main: grid, ...(references ? { references } : {}) },
+      { jobId: decodeJobId(record.id) },
+    );
+  }
+  for (const index of [0, 1]) {
+    const [r, g, b] = await centre(edited.id, index);
+    expect([r, g, b].map((v, i) => Math.abs(v! - [colour.r, colour.g, colour.b][i]!) < 10)).toEqual([
+      true,
+      true,
+      true,
+    ]);
+  }
+  // Without them the same plan is the palette's red.
+  const [, plainGreen] = await centre(plain.id);
+  expect(plainGreen).toBeLessThan(colour.g - 20);
 });

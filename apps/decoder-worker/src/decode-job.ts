@@ -1,7 +1,8 @@
 /**
  * One decode job, start to finish: render each of the generation's n images from the
- * planner's tokens, upload them under fixed keys (a retry overwrites, never duplicates),
- * and end the generation succeeded with its outputs.
+ * planner's tokens (and its reference images, for image-to-image), upload them under
+ * fixed keys (a retry overwrites, never duplicates), and end the generation succeeded
+ * with its outputs.
  *
  * The decoder's model thread renders one image at a time, in the order asked. Every
  * image of the job is asked for at once, so the images render back to back while the
@@ -10,7 +11,8 @@
  * one uploads and completes. The models never wait for the object store or for Redis.
  * On shutdown a job whose renders have not begun is handed back at once.
  */
-import type { Decoder, RenderRequest, RenderResult } from '@glm-image/inference';
+import type { Decoder, ReferenceImageInput, RenderRequest, RenderResult } from '@glm-image/inference';
+import { InvalidInputError } from '@glm-image/shared/errors';
 import { type GenerationOutput, type GenerationRecord, outputSeed } from '@glm-image/shared/generation';
 import type { ServiceMetrics } from '@glm-image/shared/metrics';
 import { type DecodeJobData, decodeJobDataSchema } from '@glm-image/shared/queues';
@@ -37,6 +39,8 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
       await lifecycle.startStage(record, 'decoding', { progress: { stage: 'decoding', step: 0, total } });
     }
 
+    // Read once for the whole job; every image's render request carries the same images.
+    const references = await loadReferences(deps.objects, record, data);
     const progress = lifecycle.progress(id, 'decoding');
     // Renders still queued when this job fails are dropped, not run for nothing.
     const renders = new AbortController();
@@ -51,7 +55,7 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
     draining.addEventListener('abort', handBackUnlessBegun, { once: true });
     if (draining.aborted) handBackUnlessBegun();
     const rendering = Array.from({ length: input.n }, (_, index) => {
-      const result = deps.decoder.render(renderRequest(record, data, index), {
+      const result = deps.decoder.render(renderRequest(record, data, index, references), {
         signal: renders.signal,
         onStart: () => {
           begun = true;
@@ -101,8 +105,13 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
   });
 }
 
-/** What image `index` of the generation renders from. */
-function renderRequest(record: GenerationRecord, data: DecodeJobData, index: number): RenderRequest {
+/** What image `index` of the generation renders from (every image reads the same references). */
+function renderRequest(
+  record: GenerationRecord,
+  data: DecodeJobData,
+  index: number,
+  references: ReferenceImageInput[],
+): RenderRequest {
   const { input } = record;
   return {
     prompt: input.prompt,
@@ -114,6 +123,7 @@ function renderRequest(record: GenerationRecord, data: DecodeJobData, index: num
     steps: input.steps,
     guidanceScale: input.guidance_scale,
     format: input.output_format,
+    ...(references.length > 0 ? { references } : {}),
   };
 }
 
@@ -135,4 +145,23 @@ async function upload(
     bytes: stored.bytes,
     sha256: stored.sha256,
   };
+}
+
+/** The reference images the job's tokens belong to, read back from the object store. */
+async function loadReferences(
+  objects: ObjectStore,
+  record: GenerationRecord,
+  data: DecodeJobData,
+): Promise<ReferenceImageInput[]> {
+  const tokens = data.references ?? [];
+  const images = record.input.reference_images ?? [];
+  if (tokens.length !== images.length && tokens.length > 0) {
+    throw new InvalidInputError(
+      'references',
+      `the decode job carries ${tokens.length} reference token grids for ${images.length} reference images`,
+    );
+  }
+  return Promise.all(
+    tokens.map(async (grid, i) => ({ image: await objects.getBuffer(images[i]!.key), tokens: grid })),
+  );
 }

@@ -71,6 +71,7 @@ async function succeeded(
     seed: 3,
     n: options.n ?? 1,
     ...(options.source ? { source_generation_id: options.source.id } : {}),
+    ...(options.decode === false ? { decode: false } : {}),
   };
   const record = queuedRecord({ input });
   const { tenant, id } = record;
@@ -84,9 +85,13 @@ async function succeeded(
     await fixture.objects.put(previewKey(tenant, id), image.image, 'image/png');
     await fixture.lifecycle.update(id, { preview: { key: previewKey(tenant, id), width: 128, height: 128 } });
   }
+  if (options.decode === false) {
+    // A plan-only generation ends as the planner worker ends it: succeeded, with no outputs.
+    return { record: (await fixture.lifecycle.succeedWithPlan(id, {}))! };
+  }
   await fixture.lifecycle.planned(id);
   const outputs: GenerationOutput[] = [];
-  for (let index = 0; options.decode !== false && index < record.input.n; index += 1) {
+  for (let index = 0; index < record.input.n; index += 1) {
     const rendered = await decoder.render({
       prompt: options.glyphPrompt ?? prompt,
       main: plan.main,

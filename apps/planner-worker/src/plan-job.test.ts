@@ -1,14 +1,15 @@
 import { mainGridSize } from '@glm-image/inference';
-import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
+import { decodeToken, PALETTE, REFERENCE_MANIFEST, Region } from '@glm-image/inference/reference-pack';
 import { parsePlannerEnv } from '@glm-image/shared/env';
 import type { GenerationRecord } from '@glm-image/shared/generation';
 import { createQueue, decodeJobId, queueSettingsFromEnv } from '@glm-image/shared/queues';
-import { previewKey, tokensKey } from '@glm-image/shared/storage';
+import { previewKey, referenceKey, tokensKey } from '@glm-image/shared/storage';
 import { parseStoredPlan } from '@glm-image/shared/tokens';
 import { queuedRecord } from '@glm-image/testing/records';
 import { referencePackPath, startWorkerFixture, type WorkerFixture } from '@glm-image/testing/worker-fixture';
 import type { StageWorker } from '@glm-image/worker-runtime';
 import type { Queue } from 'bullmq';
+import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPlannerWorker } from './planner-worker.ts';
 
@@ -109,4 +110,60 @@ it('ends a generation canceled before its plan job ran, counting nothing twice',
     .toBeDefined();
   expect(await fixture.store.get(record.id)).toMatchObject({ status: 'canceled' });
   expect(await decodeQueue.getJob(decodeJobId(record.id))).toBeUndefined();
+});
+
+it('ends a plan-only generation succeeded after the planner: preview and tokens, no outputs, no decode job', async () => {
+  const record = queued('gen_plan_only', { decode: false, n: 1 });
+  await fixture.lifecycle.create(record, 0);
+  await planQueue.add('plan', { generationId: record.id, tenant: 'acme' }, { jobId: record.id });
+
+  const done = await fixture.waitForRecord(record.id, (status) => status === 'succeeded');
+  expect(done).toMatchObject({
+    status: 'succeeded',
+    outputs: [],
+    preview: { key: previewKey('acme', record.id) },
+    progress: { stage: 'planning' },
+  });
+  expect(done?.timings.plan_ms).toBeGreaterThanOrEqual(0);
+  expect(done?.timings.total_ms).toBeGreaterThanOrEqual(0);
+  expect(parseStoredPlan(await fixture.objects.getBuffer(tokensKey('acme', record.id)))?.main).toMatchObject(
+    mainGridSize(REFERENCE_MANIFEST, 512, 512),
+  );
+  // The job finished without handing anything on.
+  await expect
+    .poll(async () => (await planQueue.getJob(record.id))?.finishedOn, { timeout: 30_000 })
+    .toBeDefined();
+  expect(await decodeQueue.getJob(decodeJobId(record.id))).toBeUndefined();
+});
+
+it('tokenizes the reference images and plans after them; the tokens travel to the decoder and the store', async () => {
+  // A red disc up and to the right (centre in cell 4, 11 of the 16x16 grid), on blue.
+  const reference = await sharp(
+    Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="512" height="512"><rect width="512" height="512" fill="rgb(30,70,220)"/>' +
+        '<circle cx="368" cy="144" r="72" fill="rgb(220,30,30)"/></svg>',
+    ),
+  )
+    .png()
+    .toBuffer();
+  const record = queued('gen_plan_reference', { prompt: 'make the background green', n: 1 });
+  const key = referenceKey('acme', record.id, 0, 'png');
+  const stored = await fixture.objects.put(key, reference, 'image/png');
+  record.input.reference_images = [{ key, width: 512, height: 512, format: 'png', ...stored }];
+  await fixture.lifecycle.create(record, 0);
+  await planQueue.add('plan', { generationId: record.id, tenant: 'acme' }, { jobId: record.id });
+  await fixture.waitForRecord(record.id, (status) => status === 'decoding');
+
+  const plan = parseStoredPlan(await fixture.objects.getBuffer(tokensKey('acme', record.id)))!;
+  expect(plan.references).toHaveLength(1);
+  const decode = await decodeQueue.getJob(decodeJobId(record.id));
+  expect(decode?.data.references).toEqual(plan.references);
+  // The reference's disc is shape cells; the plan keeps it there and greens the rest.
+  const at = (grid: { cols: number; tokens: number[] }, row: number, col: number) => {
+    const { region, colour } = decodeToken(grid.tokens[row * grid.cols + col]!);
+    return { region, colour: PALETTE[colour]?.name };
+  };
+  expect(at(plan.references![0]!, 4, 11)).toEqual({ region: Region.shape, colour: 'red' });
+  expect(at(plan.main, 4, 11)).toEqual({ region: Region.shape, colour: 'red' });
+  expect(at(plan.main, 13, 2)).toEqual({ region: Region.background, colour: 'green' });
 });

@@ -5,7 +5,7 @@
  * leaving it when done. A factory, so that tests run it in-process against their own
  * Redis and S3.
  */
-import { loadModelPack, Planner, PreviewRenderer } from '@glm-image/inference';
+import { ImageTokenizer, loadModelPack, Planner, PreviewRenderer } from '@glm-image/inference';
 import type { PlannerEnv } from '@glm-image/shared/env';
 import type { DecodeJobData } from '@glm-image/shared/queues';
 import {
@@ -25,13 +25,16 @@ export async function createPlannerWorker(env: PlannerEnv): Promise<StageWorker>
     });
     // The preview model is small: it always runs on CPU beside the planner.
     const preview = await PreviewRenderer.load(pack, { executionProvider: 'cpu' });
+    // Reads reference images for the prompt (image-to-image); null when the pack takes none.
+    const imageTokenizer = await ImageTokenizer.load(pack, executionOptionsFromEnv(env));
     runtime.onClose(async () => {
       await planner.close();
       await preview?.close();
+      await imageTokenizer?.close();
     });
     const decodeQueue = runtime.openQueue<DecodeJobData>('decode');
     return await consumeQueueInBatches(runtime, 'plan', env.PLANNER_MAX_BATCH, (job, token) =>
-      runPlanJob({ ...runtime, planner, preview, decodeQueue }, job, token),
+      runPlanJob({ ...runtime, planner, preview, imageTokenizer, decodeQueue }, job, token),
     );
   } catch (error) {
     await runtime.close();

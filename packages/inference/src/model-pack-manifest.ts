@@ -103,6 +103,13 @@ export const ModelPackManifest = z
         topP: z.number().gt(0).max(1),
         topK: z.number().int().nonnegative(),
       }),
+      /**
+       * Optional tokenizer of reference images (image-to-image): `pixel_values` float32
+       * [B, 3, H, W], RGB in [0, 1], to `image_token_ids` int64 [B, H/mainPatch, W/mainPatch]
+       * codebook indices. The prompt carries each reference's tokens between
+       * begin/end-of-image markers ahead of the text, so the plan follows them.
+       */
+      imageTokenizer: z.object({ model: z.string().min(1) }).optional(),
     }),
     decoder: z.object({
       /** Denoiser: sample, timestep, prior_token_id, prior_token_drop, glyph_ids -> velocity. */
@@ -133,6 +140,30 @@ export const ModelPackManifest = z
       }),
       defaultSteps: z.number().int().positive(),
       defaultGuidanceScale: z.number().nonnegative(),
+      /**
+       * Optional conditioning on reference images (image-to-image). Each reference is
+       * VAE-encoded, normalised with latentsMean/latentsStd and run once through the
+       * denoiser (timestep 0, its own prior tokens, no glyphs) to fill a per-layer key/value
+       * cache; the conditional branch of every step then reads it, the unconditional one
+       * does not.
+       */
+      reference: z
+        .object({
+          /** VAE encoder: `sample` [B, 3, H, W], RGB in [-1, 1], to `latent_sample` [B, C, H/8, W/8] (raw). */
+          vaeEncoder: z.string().min(1),
+          cache: z.object({
+            numLayers: z.number().int().positive(),
+            numHeads: z.number().int().positive(),
+            headDim: z.number().int().positive(),
+            /** Denoiser inputs `{input}.{i}.key|value` [batch, numHeads, reference_length, headDim]; length 0 without references. */
+            input: z.string().min(1),
+            /** Denoiser input [batch, reference_length]: 1 where a row reads a cached token (0 on the unconditional row). */
+            mask: z.string().min(1),
+            /** Denoiser outputs `{output}.{i}.key|value` [batch, numHeads, H/16 * W/16, headDim] of the filling pass. */
+            output: z.string().min(1),
+          }),
+        })
+        .optional(),
     }),
     /** Optional cheap CPU model: preview_token_id [B, ph, pw] -> image [B, 3, ph*cellPixels, pw*cellPixels] in [0, 1]. */
     preview: z.object({ model: z.string().min(1), cellPixels: z.number().int().positive() }).optional(),
@@ -145,3 +176,21 @@ export const ModelPackManifest = z
   .strict();
 
 export type ModelPackManifest = z.infer<typeof ModelPackManifest>;
+
+/** Whether a pack can take reference images: it tokenizes them for the planner and the decoder reads them. */
+export function supportsReferenceImages(manifest: ModelPackManifest): boolean {
+  return manifest.planner.imageTokenizer !== undefined && manifest.decoder.reference !== undefined;
+}
+
+export type ReferenceCacheSpec = NonNullable<ModelPackManifest['decoder']['reference']>['cache'];
+
+/** The denoiser's reference-cache tensor names, layer by layer: key then value. */
+export function referenceCacheNames(cache: ReferenceCacheSpec): {
+  inputs: string[];
+  outputs: string[];
+  mask: string;
+} {
+  const names = (prefix: string) =>
+    Array.from({ length: cache.numLayers }, (_, i) => [`${prefix}.${i}.key`, `${prefix}.${i}.value`]).flat();
+  return { inputs: names(cache.input), outputs: names(cache.output), mask: cache.mask };
+}

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelPackError } from './errors.ts';
 import { loadModelPack } from './model-pack.ts';
-import type { ModelPackManifest } from './model-pack-manifest.ts';
+import { type ModelPackManifest, supportsReferenceImages } from './model-pack-manifest.ts';
 import { buildReferencePack } from './reference-pack/build-pack.ts';
+import { buildDenoiserModel } from './reference-pack/denoiser-model.ts';
 import { DType, GraphBuilder } from './reference-pack/graph-builder.ts';
 
 let root: string;
@@ -139,5 +140,48 @@ describe('loadModelPack', () => {
     const error = await packError(dir);
     expect(error.file).toBe('tokenizer.json');
     expect(error.field).toBe('planner.specialTokens.beginOfImage');
+  });
+});
+
+describe('loadModelPack: reference images', () => {
+  it('opens the reference pack with its image tokenizer and VAE encoder, and says it takes references', async () => {
+    const pack = await loadModelPack(reference);
+    expect(pack.files.imageTokenizer).toBe(join(reference, 'image_tokenizer.onnx'));
+    expect(pack.files.vaeEncoder).toBe(join(reference, 'vae_encoder.onnx'));
+    expect(supportsReferenceImages(pack.manifest)).toBe(true);
+  });
+
+  it('loads a pack without them, which takes no references', async () => {
+    const dir = join(root, 'text-only');
+    await buildReferencePack(dir, { referenceImages: false });
+    const pack = await loadModelPack(dir);
+    expect(pack.files.imageTokenizer).toBeUndefined();
+    expect(pack.files.vaeEncoder).toBeUndefined();
+    expect(supportsReferenceImages(pack.manifest)).toBe(false);
+  });
+
+  it('refuses a denoiser without the cache inputs the manifest names', async () => {
+    const dir = await copyOfReference();
+    await writeFile(join(dir, 'denoiser.onnx'), buildDenoiserModel());
+    const error = await packError(dir);
+    expect(error.file).toBe('denoiser.onnx');
+    expect(error.message).toContain('reference_key_values.0.key');
+  });
+
+  it('refuses a denoiser with cache inputs the manifest does not name: nothing would feed them', async () => {
+    const dir = await copyOfReference();
+    await editManifest(dir, (m) => {
+      delete m.decoder.reference;
+    });
+    const error = await packError(dir);
+    expect(error.file).toBe('denoiser.onnx');
+    expect(error.message).toContain('not part of the contract');
+  });
+
+  it('names a missing image tokenizer and its field', async () => {
+    const dir = await copyOfReference();
+    await rm(join(dir, 'image_tokenizer.onnx'));
+    const error = await packError(dir);
+    expect([error.file, error.field]).toEqual(['image_tokenizer.onnx', 'planner.imageTokenizer.model']);
   });
 });

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { ModelPackError } from './errors.ts';
-import { ModelPackManifest } from './model-pack-manifest.ts';
+import { ModelPackManifest, referenceCacheNames } from './model-pack-manifest.ts';
 
 const { onnx } = onnxProto;
 
@@ -10,7 +10,17 @@ const { onnx } = onnxProto;
 export interface ModelPack {
   dir: string;
   manifest: ModelPackManifest;
-  files: { planner: string; tokenizer: string; denoiser: string; vaeDecoder: string; preview?: string };
+  files: {
+    planner: string;
+    tokenizer: string;
+    denoiser: string;
+    vaeDecoder: string;
+    preview?: string;
+    /** Present when the pack takes reference images (planner.imageTokenizer). */
+    imageTokenizer?: string;
+    /** Present when the pack takes reference images (decoder.reference). */
+    vaeEncoder?: string;
+  };
   /** The ONNX scorer models by scorer name (absent without any). */
   scorerFiles?: Record<string, { model: string; tokenizer?: string }>;
 }
@@ -41,6 +51,12 @@ export async function loadModelPack(dir: string): Promise<ModelPack> {
     vaeDecoder: named('decoder.vaeDecoder', manifest.decoder.vaeDecoder),
   };
   if (manifest.preview) files.preview = named('preview.model', manifest.preview.model);
+  if (manifest.planner.imageTokenizer) {
+    files.imageTokenizer = named('planner.imageTokenizer.model', manifest.planner.imageTokenizer.model);
+  }
+  if (manifest.decoder.reference) {
+    files.vaeEncoder = named('decoder.reference.vaeEncoder', manifest.decoder.reference.vaeEncoder);
+  }
 
   const fields: Record<keyof ModelPack['files'], string> = {
     planner: 'planner.model',
@@ -48,6 +64,8 @@ export async function loadModelPack(dir: string): Promise<ModelPack> {
     denoiser: 'decoder.denoiser',
     vaeDecoder: 'decoder.vaeDecoder',
     preview: 'preview.model',
+    imageTokenizer: 'planner.imageTokenizer.model',
+    vaeEncoder: 'decoder.reference.vaeEncoder',
   };
   for (const [key, path] of Object.entries(files) as Array<[keyof ModelPack['files'], string]>) {
     await assertFileExists(root, path, fields[key]);
@@ -55,10 +73,25 @@ export async function loadModelPack(dir: string): Promise<ModelPack> {
 
   await checkTokenizer(root, files.tokenizer, manifest);
   checkContract(root, files.planner, await readGraph(root, files.planner), plannerContract(manifest));
-  checkContract(root, files.denoiser, await readGraph(root, files.denoiser), DENOISER_CONTRACT);
+  checkContract(root, files.denoiser, await readGraph(root, files.denoiser), denoiserContract(manifest));
   checkContract(root, files.vaeDecoder, await readGraph(root, files.vaeDecoder), VAE_CONTRACT);
   if (files.preview)
     checkContract(root, files.preview, await readGraph(root, files.preview), PREVIEW_CONTRACT);
+  if (files.imageTokenizer) {
+    checkContract(
+      root,
+      files.imageTokenizer,
+      await readGraph(root, files.imageTokenizer),
+      IMAGE_TOKENIZER_CONTRACT,
+    );
+  }
+  if (files.vaeEncoder)
+    checkContract(
+      root,
+      files.vaeEncoder,
+      await readGraph(root, files.vaeEncoder),
+      vaeEncoderContract(manifest),
+    );
 
   const scorerFiles = await loadScorerFiles(root, manifest);
   return { dir: root, manifest, files, ...(scorerFiles ? { scorerFiles } : {}) };
@@ -254,22 +287,47 @@ function plannerContract(manifest: ModelPackManifest): GraphContract {
   return { role: 'planner', requiredInputs, optionalInputs: { position_ids: { rank: 2 } }, outputs };
 }
 
-const DENOISER_CONTRACT: GraphContract = {
-  role: 'denoiser',
-  requiredInputs: {
+/**
+ * The denoiser: with `decoder.reference`, its reference-cache inputs and outputs are part
+ * of the contract too (the runtime feeds them on every call, empty without references);
+ * without it, a graph that has them is refused, since nothing would feed them.
+ */
+function denoiserContract(manifest: ModelPackManifest): GraphContract {
+  const requiredInputs: Record<string, TensorRule> = {
     sample: { rank: 4 },
     timestep: {},
     prior_token_id: {},
     prior_token_drop: {},
     glyph_ids: {},
-  },
-  outputs: { velocity: { rank: 4 } },
-};
+  };
+  const outputs: Record<string, TensorRule> = { velocity: { rank: 4 } };
+  const cache = manifest.decoder.reference?.cache;
+  if (cache) {
+    const kv: TensorRule = { rank: 4, dims: { 1: cache.numHeads, 3: cache.headDim } };
+    const names = referenceCacheNames(cache);
+    for (const name of names.inputs) requiredInputs[name] = kv;
+    requiredInputs[names.mask] = { rank: 2 };
+    for (const name of names.outputs) outputs[name] = kv;
+  }
+  return { role: 'denoiser', requiredInputs, outputs };
+}
 const VAE_CONTRACT: GraphContract = {
   role: 'VAE decoder',
   requiredInputs: { latent_sample: { rank: 4 } },
   outputs: { sample: { rank: 4 } },
 };
+const IMAGE_TOKENIZER_CONTRACT: GraphContract = {
+  role: 'image tokenizer',
+  requiredInputs: { pixel_values: { rank: 4, dims: { 1: 3 } } },
+  outputs: { image_token_ids: { rank: 3 } },
+};
+function vaeEncoderContract(manifest: ModelPackManifest): GraphContract {
+  return {
+    role: 'VAE encoder',
+    requiredInputs: { sample: { rank: 4, dims: { 1: 3 } } },
+    outputs: { latent_sample: { rank: 4, dims: { 1: manifest.decoder.latentChannels } } },
+  };
+}
 const PREVIEW_CONTRACT: GraphContract = {
   role: 'preview',
   requiredInputs: { preview_token_id: { rank: 3 } },

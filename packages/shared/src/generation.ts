@@ -45,6 +45,17 @@ export const WEBHOOK_EVENTS = [
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
+/** A stored image: an output, or a reference image the request brought. */
+export interface StoredImage {
+  /** Object-store key; the API turns it into a URL. */
+  key: string;
+  width: number;
+  height: number;
+  format: OutputFormat;
+  bytes: number;
+  sha256: string;
+}
+
 /** The normalized request: every default filled in, the seed chosen. */
 export interface GenerationInput {
   prompt: string;
@@ -60,6 +71,10 @@ export interface GenerationInput {
   webhook?: { url: string; events: WebhookEvent[] };
   /** Set on re-renders: the generation whose stored semantic tokens are reused. */
   source_generation_id?: string;
+  /** Image-to-image: the reference images, stored with the generation (up to 4; absent when none). */
+  reference_images?: StoredImage[];
+  /** false: plan only, the generation ends after the planner (render it later). Absent means true. */
+  decode?: boolean;
 }
 
 /** The decoder's noise seed of image `index` of a generation: each image its own, image 0 the request's. */
@@ -76,15 +91,7 @@ export interface GenerationProgress {
   total?: number;
 }
 
-export interface GenerationOutput {
-  /** Object-store key; the API turns it into a URL. */
-  key: string;
-  width: number;
-  height: number;
-  format: OutputFormat;
-  bytes: number;
-  sha256: string;
-}
+export type GenerationOutput = StoredImage;
 
 export interface GenerationTimings {
   queued_ms?: number;

@@ -55,7 +55,14 @@ function harness(now: () => number = Date.now) {
       .find((l) => l.startsWith(`glm_generations_total{status="${status}",code="${code}"}`));
     return line ? Number(line.split(' ').at(-1)) : 0;
   };
-  return { lifecycle, announced, count };
+  const endToEndCount = async () => {
+    const { body } = await metrics.scrape();
+    const line = body
+      .split('\n')
+      .find((l) => l.startsWith('glm_stage_duration_seconds_count{stage="end_to_end"}'));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+  return { lifecycle, announced, count, endToEndCount };
 }
 
 describe('GenerationLifecycle', () => {
@@ -71,6 +78,32 @@ describe('GenerationLifecycle', () => {
     expect(await count('succeeded')).toBe(1);
     expect(await count('failed', 'model_error')).toBe(0);
     expect(announced).toEqual([[r.id, 'generation.succeeded']]);
+    expect(await store.unfinishedCount('acme')).toBe(0);
+  });
+
+  it('ends a plan-only generation succeeded from planning, announced as planned then succeeded, once', async () => {
+    const { lifecycle, announced, count, endToEndCount } = harness();
+    const r = record();
+    await lifecycle.create(r, 0);
+    await lifecycle.startStage(r, 'planning');
+    const done = await lifecycle.succeedWithPlan(r.id, {
+      progress: { stage: 'planning', step: 512, total: 512 },
+    });
+    expect(done).toMatchObject({
+      status: 'succeeded',
+      outputs: [],
+      progress: { stage: 'planning', step: 512 },
+    });
+    expect(done?.timings.total_ms).toBeGreaterThanOrEqual(0);
+    expect(await lifecycle.succeedWithPlan(r.id, {})).toBeNull();
+    expect(await lifecycle.fail(r.id, { code: 'model_error', message: 'late' })).toBeNull();
+    expect(announced).toEqual([
+      [r.id, 'generation.planned'],
+      [r.id, 'generation.succeeded'],
+    ]);
+    expect(await count('succeeded')).toBe(1);
+    // Its end-to-end time is observed as for any success.
+    expect(await endToEndCount()).toBe(1);
     expect(await store.unfinishedCount('acme')).toBe(0);
   });
 

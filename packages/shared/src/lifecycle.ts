@@ -167,13 +167,20 @@ export class GenerationLifecycle {
     return record;
   }
 
-  /** The generation succeeded with its outputs. */
-  async succeed(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
-    const record = await this.end(id, 'succeeded', patch);
-    if (record?.timings.total_ms !== undefined) {
-      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
-    }
-    return record;
+  /** The generation succeeded with its outputs. Null when it had already ended. */
+  succeed(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
+    return this.end(id, 'succeeded', patch);
+  }
+
+  /**
+   * A plan-only generation (`decode: false`) is done once planned: it ends succeeded with
+   * its preview and stored tokens, and no outputs. `generation.planned` goes out first,
+   * then everything any success brings (count, end-to-end time, `generation.succeeded`,
+   * its evaluate job: the plan is scored, there are no images to score). Null when it
+   * had already ended.
+   */
+  succeedWithPlan(id: string, patch: GenerationPatch): Promise<GenerationRecord | null> {
+    return this.end(id, 'succeeded', patch, 'generation.planned');
   }
 
   /** The generation failed for good with `error`. Null when it had already ended. */
@@ -235,20 +242,30 @@ export class GenerationLifecycle {
     return this.store.addFeedback(id, feedback, options);
   }
 
+  /** An ending, with `announceFirst` sent before the ending's own event when given. */
   private async end(
     id: string,
     status: TerminalStatus,
     patch: GenerationPatch,
+    announceFirst?: WebhookEvent,
   ): Promise<GenerationRecord | null> {
     const record = await this.store.transition(id, status satisfies GenerationStatus, patch);
-    if (record) await this.ended(record);
+    if (!record) return null;
+    if (announceFirst) await this.announce(record, announceFirst);
+    await this.ended(record);
     return record;
   }
 
-  /** The side effects of an ending the store accepted: the one count, the webhook, and for a success its scoring. */
+  /**
+   * The side effects of an ending the store accepted: the one count, the webhook, and for
+   * a success its end-to-end time and its scoring. Every success comes through here.
+   */
   private async ended(record: GenerationRecord): Promise<void> {
     const status = record.status as TerminalStatus;
     this.metrics.countGeneration(status, status === 'failed' ? record.error?.code : undefined);
+    if (status === 'succeeded' && record.timings.total_ms !== undefined) {
+      this.metrics.observeStage('end_to_end', record.timings.total_ms / 1000);
+    }
     await this.announce(record, ENDING_EVENT[status]);
     if (status === 'succeeded') await this.evaluate(record);
   }

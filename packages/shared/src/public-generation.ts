@@ -11,6 +11,15 @@ import { FeedbackSchema, GenerationQualitySchema } from './quality.ts';
 
 const OutputFormatSchema = z.enum(OUTPUT_FORMATS);
 
+const ImageView = z.object({
+  url: z.string(),
+  width: z.number(),
+  height: z.number(),
+  format: OutputFormatSchema,
+  bytes: z.number(),
+  sha256: z.string(),
+});
+
 export const GenerationInputView = z.object({
   prompt: z.string(),
   width: z.number(),
@@ -24,6 +33,13 @@ export const GenerationInputView = z.object({
   output_format: OutputFormatSchema,
   webhook: z.object({ url: z.string(), events: z.array(z.string()) }).optional(),
   source_generation_id: z.string().optional(),
+  reference_images: z
+    .array(ImageView)
+    .optional()
+    .describe('The reference images of an image-to-image request, as stored with the generation.'),
+  decode: z
+    .boolean()
+    .describe('false: plan only; the generation ends with its preview and stored tokens, no outputs.'),
 });
 
 export const WebhookAttemptView = z.object({
@@ -71,16 +87,7 @@ export const GenerationView = z
     queue_position: z.number().optional().describe('1-based place in the plan queue while queued.'),
     cancel_requested: z.boolean().optional(),
     preview: z.object({ url: z.string(), width: z.number(), height: z.number() }).optional(),
-    outputs: z.array(
-      z.object({
-        url: z.string(),
-        width: z.number(),
-        height: z.number(),
-        format: OutputFormatSchema,
-        bytes: z.number(),
-        sha256: z.string(),
-      }),
-    ),
+    outputs: z.array(ImageView),
     timings: z.object({
       queued_ms: z.number().optional(),
       plan_ms: z.number().optional(),

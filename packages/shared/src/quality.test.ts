@@ -89,6 +89,19 @@ describe('annotations', () => {
     expect(await queue.count()).toBe(1);
   });
 
+  it('hands a plan-only success to the evaluate queue the same way, once', async () => {
+    const record = queuedRecord({ input: { decode: false } });
+    await lifecycle.create(record, 0);
+    await lifecycle.startStage(record, 'planning');
+    expect(await lifecycle.succeedWithPlan(record.id, {})).toMatchObject({
+      status: 'succeeded',
+      outputs: [],
+    });
+    expect(await lifecycle.succeedWithPlan(record.id, {})).toBeNull();
+    const job = await queue.getJob(evaluateJobId(record.id));
+    expect(job?.data).toEqual({ generationId: record.id, tenant: 'acme' });
+  });
+
   it('writes scores onto a succeeded record without moving it or adding an event', async () => {
     const record = await succeeded();
     const events = await store.readEvents(record.id);

@@ -20,6 +20,11 @@ export const decodeJobDataSchema = z.object({
   tenant: z.string().min(1),
   /** The planner's main grid of semantic tokens. */
   main: tokenGridSchema,
+  /**
+   * Image-to-image: each reference image's tokens, in the order of the generation's
+   * `input.reference_images` (the images themselves are read from the object store).
+   */
+  references: z.array(tokenGridSchema).max(4).optional(),
   trace: z.record(z.string(), z.string()).optional(),
 });
 export type DecodeJobData = z.infer<typeof decodeJobDataSchema>;

@@ -3,7 +3,14 @@ import { Readable } from 'node:stream';
 import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ServiceUnavailableError } from './errors.ts';
-import { ObjectStore, outputKey, previewKey, tokensKey } from './storage.ts';
+import {
+  ObjectStore,
+  outputKey,
+  parseGenerationKey,
+  previewKey,
+  referenceKey,
+  tokensKey,
+} from './storage.ts';
 
 let s3: S3ServerHandle;
 let store: ObjectStore;
@@ -26,6 +33,44 @@ describe('ObjectStore', () => {
     expect(outputKey('acme', 'g1', 2, 'webp')).toBe('generations/acme/g1/2.webp');
     expect(previewKey('acme', 'g1')).toBe('generations/acme/g1/preview.png');
     expect(tokensKey('acme', 'g1')).toBe('generations/acme/g1/tokens.json');
+    expect(referenceKey('acme', 'g1', 1, 'jpeg')).toBe('generations/acme/g1/reference-1.jpg');
+    expect(parseGenerationKey('generations/acme/g1/reference-1.jpg')).toEqual({
+      tenant: 'acme',
+      id: 'g1',
+      name: 'reference-1.jpg',
+    });
+    expect(parseGenerationKey('generations/acme/g1')).toBeNull();
+    expect(parseGenerationKey('elsewhere/acme/g1/0.png')).toBeNull();
+  });
+
+  it('maps its public URLs back to keys, and nothing else', () => {
+    const published = storeFor(s3.bucket, 'https://cdn.example.com/media/');
+    try {
+      const key = 'generations/acme/g 1/0.png';
+      const url = published.publicUrl(key)!;
+      expect(url).toBe('https://cdn.example.com/media/generations/acme/g%201/0.png');
+      expect(published.keyOfPublicUrl(url)).toBe(key);
+      expect(published.keyOfPublicUrl('https://cdn.example.com/other/generations/acme/g1/0.png')).toBeNull();
+      expect(published.keyOfPublicUrl('https://cdn.example.com.evil.test/media/x')).toBeNull();
+      expect(store.keyOfPublicUrl(url)).toBeNull();
+    } finally {
+      published.close();
+    }
+  });
+
+  it('copies an object within the bucket, and reads one only up to a size', async () => {
+    const from = referenceKey('acme', 'src', 0, 'png');
+    const to = referenceKey('acme', 'dst', 0, 'png');
+    const body = Buffer.from('reference bytes');
+    await store.put(from, body, 'image/png');
+    await store.copy(from, to);
+    expect(await store.getBuffer(to)).toEqual(body);
+    expect((await store.get(to)).contentType).toBe('image/png');
+    await expect(store.copy(referenceKey('acme', 'none', 0, 'png'), to)).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(await store.getBufferUpTo(to, body.byteLength)).toEqual(body);
+    expect(await store.getBufferUpTo(to, body.byteLength - 1)).toBeNull();
   });
 
   it('round-trips an object with its size, type and sha256', async () => {

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -70,11 +71,20 @@ export const GENERATIONS_PREFIX = 'generations/';
 export function generationPrefix(tenant: string, id: string): string {
   return `${GENERATIONS_PREFIX}${tenant}/${id}/`;
 }
+/** The tenant, generation id and object name of a key under GENERATIONS_PREFIX; null for any other key. */
+export function parseGenerationKey(key: string): { tenant: string; id: string; name: string } | null {
+  const match = /^generations\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(key);
+  return match ? { tenant: match[1]!, id: match[2]!, name: match[3]! } : null;
+}
 export function outputKey(tenant: string, id: string, index: number, format: OutputFormat): string {
   return `${generationPrefix(tenant, id)}${index}.${FILE_EXTENSIONS[format]}`;
 }
 export function previewKey(tenant: string, id: string): string {
   return `${generationPrefix(tenant, id)}preview.png`;
+}
+/** A reference image of an image-to-image request, kept with the generation (and expiring with it). */
+export function referenceKey(tenant: string, id: string, index: number, format: OutputFormat): string {
+  return `${generationPrefix(tenant, id)}reference-${index}.${FILE_EXTENSIONS[format]}`;
 }
 /** The planner's semantic tokens as JSON, kept so a finished generation can be rendered again. */
 export function tokensKey(tenant: string, id: string): string {
@@ -178,6 +188,36 @@ export class ObjectStore {
     return collect((await this.get(key)).body);
   }
 
+  /**
+   * The object in memory unless it is larger than `maxBytes` (then `null`, its body not
+   * read); throws NotFoundError when there is none.
+   */
+  async getBufferUpTo(key: string, maxBytes: number): Promise<Buffer | null> {
+    const object = await this.get(key);
+    if (object.contentLength > maxBytes) {
+      object.body.destroy();
+      return null;
+    }
+    const bytes = await collect(object.body);
+    return bytes.byteLength > maxBytes ? null : bytes;
+  }
+
+  /** Copies an object within the bucket, server side; throws NotFoundError when the source is missing. */
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    try {
+      await this.client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: toKey,
+          CopySource: `${this.bucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`,
+        }),
+      );
+    } catch (error) {
+      if (isMissing(error)) throw new NotFoundError(`No object ${fromKey}`);
+      throw error;
+    }
+  }
+
   /** A GET URL anyone can use for `seconds`, signed with this store's credentials. */
   async presignGet(key: string, seconds: number): Promise<string> {
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
@@ -189,6 +229,23 @@ export class ObjectStore {
   publicUrl(key: string): string | null {
     if (this.publicBaseUrl === undefined) return null;
     return `${this.publicBaseUrl}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  /**
+   * The key a public URL (see `publicUrl`) names, or null when the URL is not under this
+   * store's public base URL.
+   */
+  keyOfPublicUrl(url: string): string | null {
+    if (this.publicBaseUrl === undefined) return null;
+    const base = `${this.publicBaseUrl}/`;
+    if (!url.startsWith(base)) return null;
+    const path = url.slice(base.length).split(/[?#]/)[0]!;
+    try {
+      const key = path.split('/').map(decodeURIComponent).join('/');
+      return key.length > 0 ? key : null;
+    } catch {
+      return null;
+    }
   }
 
   /** Creates the bucket when it does not exist yet. */

@@ -18,12 +18,20 @@ export const tokenGridSchema = z
   });
 export type TokenGrid = z.infer<typeof tokenGridSchema>;
 
-/** `tokens.json`: the layout preview grid and the main grid of one plan. */
-export const storedPlanSchema = z.object({ preview: tokenGridSchema, main: tokenGridSchema });
+/**
+ * `tokens.json`: the layout preview grid and the main grid of one plan, and the tokens of
+ * the reference images it followed (image-to-image), which a re-render decodes with again.
+ */
+export const storedPlanSchema = z.object({
+  preview: tokenGridSchema,
+  main: tokenGridSchema,
+  references: z.array(tokenGridSchema).max(4).optional(),
+});
 export type StoredPlan = z.infer<typeof storedPlanSchema>;
 
 export function encodeStoredPlan(plan: StoredPlan): Buffer {
-  return Buffer.from(JSON.stringify({ preview: plan.preview, main: plan.main }));
+  const references = plan.references?.length ? { references: plan.references } : {};
+  return Buffer.from(JSON.stringify({ preview: plan.preview, main: plan.main, ...references }));
 }
 
 /** The stored plan, or null when the bytes are not one. */

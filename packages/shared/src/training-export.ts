@@ -3,10 +3,10 @@
  * labelled example for one stage's fine-tuning. These schemas are the documented
  * contract (docs/training-export.md, and the JSON Schema beside it generated from them):
  *
- *   - `plan`: what the planner was asked and what it produced (prompt, sampling, seed,
- *     its semantic tokens, the preview) with the plan's scores and feedback;
- *   - `decode`: what the decoder was given (tokens, glyph text, seed, steps, guidance)
- *     and the images it made, with their scores and feedback;
+ *   - `plan`: what the planner was asked and what it produced (prompt, reference images,
+ *     sampling, seed, its semantic tokens, the preview) with the plan's scores and feedback;
+ *   - `decode`: what the decoder was given (tokens, reference images, glyph text, seed,
+ *     steps, guidance) and the images it made, with their scores and feedback;
  *   - `decode_preference`: two images of one plan, one preferred over the other, from a
  *     person choosing one of `n` images or rating two renders of the plan differently.
  *
@@ -33,6 +33,24 @@ const TokenGridRow = z
   .object({ rows: z.number().int(), cols: z.number().int(), tokens: z.array(z.number().int()) })
   .describe('A grid of codebook indices, row-major (tokens.json).');
 
+export const ReferenceImageRowSchema = z
+  .object({
+    key: z.string().describe('Object-store key of the reference image, as stored with the generation.'),
+    width: z.number().int(),
+    height: z.number().int(),
+    format: z.string(),
+    sha256: z.string(),
+    tokens: TokenGridRow.nullable().describe(
+      'Its semantic tokens as the planner read them (tokens.json); null once the stored plan is gone.',
+    ),
+  })
+  .describe('A reference image the generation was conditioned on (image-to-image).');
+export type ReferenceImageRow = z.infer<typeof ReferenceImageRowSchema>;
+
+const referenceImages = z
+  .array(ReferenceImageRowSchema)
+  .describe('The reference images both stages were conditioned on, in order; [] for text-to-image.');
+
 const common = {
   id: z.string().describe('Stable row id; a later row with the same id supersedes an earlier one.'),
   cursor: z.string().describe('Pass as `cursor` to resume the export right after this row.'),
@@ -49,6 +67,7 @@ export const PlanRowSchema = z
     generation_id: z.string(),
     created_at: z.string(),
     prompt: z.string(),
+    reference_images: referenceImages,
     width: z.number().int(),
     height: z.number().int(),
     seed: z.number().int(),
@@ -90,6 +109,7 @@ export const DecodeRowSchema = z
       .describe('The generation whose plan was decoded: itself, or the source of a re-render.'),
     created_at: z.string(),
     tokens: TokenGridRow.nullable().describe('The main grid the decoder was given; null once it is gone.'),
+    reference_images: referenceImages,
     glyph_text: z
       .array(z.string())
       .describe('The quoted spans of the prompt: the only text the decoder sees.'),
@@ -129,6 +149,7 @@ export const DecodePreferenceRowSchema = z
         "`chosen_output`: a person picked one of a generation's images; `ratings`: two renders of one plan were rated differently.",
       ),
     tokens: TokenGridRow.nullable().describe('The main grid both images were decoded from.'),
+    reference_images: referenceImages,
     glyph_text: z.array(z.string()),
     chosen: PreferenceImageSchema,
     rejected: PreferenceImageSchema,

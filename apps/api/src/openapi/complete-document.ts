@@ -84,7 +84,9 @@ const ERROR_DESCRIPTIONS: Record<string, string> = {
     '(`idempotency_conflict`), the source generation cannot be rendered (`source_not_renderable`), ' +
     'the generation has not succeeded and takes no feedback yet (`not_rateable`), or it holds as ' +
     'much feedback as it may (`feedback_limit_reached`).',
-  '413': 'The body is larger than 1 MiB (`payload_too_large`).',
+  '413':
+    'The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides ' +
+    'for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs.',
   '415': 'The body is not JSON (`unsupported_media_type`).',
   '503': 'Redis or the object store is unreachable (`service_unavailable`); retry later.',
 };

@@ -25,7 +25,8 @@ async function openApi(app: FastifyInstance, options: OpenApiOptions): Promise<v
         title: 'GLM-Image generations API',
         version: '1.0.0',
         description:
-          'Text-to-image generations run as a two-stage pipeline (planner, then decoder). ' +
+          'Text-to-image and image-to-image generations run as a two-stage pipeline (planner, then decoder); ' +
+          'a plan-only generation stops after the planner and is decoded later by a render. ' +
           'Errors are always `{ "error": { "code", "message" } }`.',
       },
       servers: [{ url: options.serverUrl.replace(/\/+$/, '') }],

@@ -73,7 +73,12 @@ function describeValidation(
     const field = [...pathParts, unknownKeys[0]].join('.');
     return new InvalidInputError(field, 'unknown field');
   }
-  const field = pathParts.length > 0 ? pathParts.join('.') : where;
+  // Array items as `reference_images[2]`, the way the API's own checks name them.
+  const path = pathParts.reduce(
+    (at, part) => (/^\d+$/.test(part) ? `${at}[${part}]` : at ? `${at}.${part}` : part),
+    '',
+  );
+  const field = path || where;
   return new InvalidInputError(field, issue.message ?? 'invalid');
 }
 

@@ -3,6 +3,7 @@
  * the event hub, cancellation, re-renders, feedback and the training export, and the one
  * presenter of the generation object.
  */
+import { DEFAULT_REFERENCE_IMAGE_LIMITS } from '@glm-image/inference/reference-images';
 import { createRedis } from '@glm-image/shared/redis';
 import { TrainingIndex } from '@glm-image/shared/training-index';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +16,7 @@ import { FeedbackService } from '../services/feedback.ts';
 import { GenerationReads } from '../services/generation-reads.ts';
 import { IdempotencyKeys } from '../services/idempotency.ts';
 import { JobEnqueuer } from '../services/job-enqueuer.ts';
+import { ReferenceImages } from '../services/reference-images.ts';
 import { Renders } from '../services/renders.ts';
 import { TrainingExport } from '../services/training-export.ts';
 import { WebhookTargetCheck } from '../services/webhook-targets.ts';
@@ -55,6 +57,12 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     allowList: parseWebhookAllowList(app.env.WEBHOOK_ALLOWLIST),
     ...(options.webhookResolver ? { resolver: options.webhookResolver } : {}),
   });
+  const references = new ReferenceImages({
+    objects: app.objects,
+    reads,
+    limits: { ...DEFAULT_REFERENCE_IMAGE_LIMITS, maxBytes: app.env.REFERENCE_IMAGE_MAX_BYTES },
+    publicApiUrl: app.env.PUBLIC_API_URL,
+  });
   const admission = new Admission({
     lifecycle: app.lifecycle,
     store: app.store,
@@ -63,6 +71,7 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
     webhookTargets: new WebhookTargetCheck(guard),
     webhookSecrets: app.env.WEBHOOK_SECRETS,
     jobs,
+    references,
   });
   app.decorate('jobs', jobs);
   app.decorate('eventHub', eventHub);
@@ -77,7 +86,10 @@ async function services(app: FastifyInstance, options: ServicesOptions): Promise
       decodeQueue: app.queues.decode,
     }),
   );
-  app.decorate('renders', new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits }));
+  app.decorate(
+    'renders',
+    new Renders({ admission, reads, jobs, objects: app.objects, limits: app.limits, references }),
+  );
   app.decorate(
     'feedback',
     new FeedbackService({

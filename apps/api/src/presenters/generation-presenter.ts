@@ -5,7 +5,7 @@
  * and internal fields (tenant, keys, priority) stay behind. Answers of the API also carry
  * the queue position while queued and the webhook delivery log.
  */
-import type { GenerationRecord } from '@glm-image/shared/generation';
+import type { GenerationRecord, StoredImage } from '@glm-image/shared/generation';
 import type { GenerationView, PublicGeneration } from '@glm-image/shared/public-generation';
 import { decodeJobId } from '@glm-image/shared/queues';
 import { readDeliveryLog } from '@glm-image/shared/webhooks/delivery-log';
@@ -43,20 +43,28 @@ export class GenerationPresenter {
     const self = `${baseUrl.replace(/\/+$/, '')}${generationPath(record.id)}`;
     const objectUrl = (key: string, apiPath: string) =>
       this.deps.objects.publicUrl(key) ?? `${self}${apiPath}`;
+    const image = (stored: StoredImage, apiPath: string) => ({
+      url: objectUrl(stored.key, apiPath),
+      width: stored.width,
+      height: stored.height,
+      format: stored.format,
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+    });
+    const { reference_images: references, ...input } = record.input;
     const view: PublicGeneration = {
       id: record.id,
       status: record.status,
       created_at: record.created_at,
-      input: { ...record.input },
+      input: {
+        ...input,
+        ...(references?.length
+          ? { reference_images: references.map((ref, index) => image(ref, `/references/${index}`)) }
+          : {}),
+        decode: record.input.decode ?? true,
+      },
       progress: { ...record.progress },
-      outputs: record.outputs.map((output, index) => ({
-        url: objectUrl(output.key, `/outputs/${index}`),
-        width: output.width,
-        height: output.height,
-        format: output.format,
-        bytes: output.bytes,
-        sha256: output.sha256,
-      })),
+      outputs: record.outputs.map((output, index) => image(output, `/outputs/${index}`)),
       timings: { ...record.timings },
       urls: { self, events: `${self}/events`, cancel: `${self}/cancel` },
     };

@@ -1,8 +1,9 @@
 import type { GenerationOutput } from '@glm-image/shared/generation';
 import type { StageQuality } from '@glm-image/shared/quality';
 import { outputKey, previewKey, tokensKey } from '@glm-image/shared/storage';
-import { encodeStoredPlan } from '@glm-image/shared/tokens';
+import { encodeStoredPlan, type StoredPlan } from '@glm-image/shared/tokens';
 import { type TrainingRow, TrainingRowSchema } from '@glm-image/shared/training-export';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiStack, type KEYS, startApiStack } from '../testing/api-stack.ts';
 
@@ -31,7 +32,7 @@ type Key = keyof typeof KEYS;
 async function succeeded(
   key: Key,
   body: Record<string, unknown> = {},
-  options: { renderOf?: string; images?: number } = {},
+  options: { renderOf?: string; images?: number; plan?: StoredPlan } = {},
 ): Promise<string> {
   const res = options.renderOf
     ? await stack.app.inject({
@@ -59,7 +60,11 @@ async function succeeded(
     sha256: `${i}`.repeat(64),
   }));
   if (!options.renderOf) {
-    await stack.context.objects.put(tokensKey(tenant, id), encodeStoredPlan(PLAN), 'application/json');
+    await stack.context.objects.put(
+      tokensKey(tenant, id),
+      encodeStoredPlan(options.plan ?? PLAN),
+      'application/json',
+    );
   }
   await stack.advance(id, [
     ['planning'],
@@ -341,6 +346,44 @@ describe('training export', () => {
     expect(changed[0].feedback.map((f) => f.rating)).toEqual([1]);
     if (changed[2]?.kind !== 'decode_preference') throw new Error('not a pair');
     expect([changed[2].chosen.generation_id, changed[2].rejected.generation_id]).toEqual([renderB, first]);
+  });
+
+  it('carries the reference images of an edit, with the tokens its plan read them as, on each of its rows', async () => {
+    const picture = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#2040d0' } })
+      .png()
+      .toBuffer();
+    const read = { rows: 2, cols: 2, tokens: [9, 9, 9, 9] };
+    const edit = await succeeded(
+      'dev',
+      { reference_images: [`data:image/png;base64,${picture.toString('base64')}`] },
+      { plan: { ...PLAN, references: [read] } },
+    );
+    const render = await succeeded('dev', { seed: 3 }, { renderOf: edit });
+    await stack.context.lifecycle.recordQuality(edit, 'plan', quality({ prompt_alignment: 1 }));
+    expect((await feedback('dev', edit, { stage: 'decode', rating: 5 })).statusCode).toBe(201);
+    expect((await feedback('dev', render, { stage: 'decode', rating: 2 })).statusCode).toBe(201);
+    const stored = async (id: string) => (await stack.context.store.get(id))!.input.reference_images!;
+    const expected = async (id: string) =>
+      (await stored(id)).map(({ bytes: _bytes, ...image }) => ({ ...image, tokens: read }));
+
+    const [plan] = (await exportRows('admin', 'stage=plan&tenant=dev')).rows;
+    expect(plan).toMatchObject({ kind: 'plan', generation_id: edit });
+    expect(plan?.kind === 'plan' && plan.reference_images).toEqual(await expected(edit));
+    expect(plan?.kind === 'plan' && plan.reference_images[0]).toMatchObject({ width: 64, height: 64 });
+
+    const rows = (await exportRows('admin', 'stage=decode&tenant=dev')).rows;
+    expect(rows.map((r) => r.kind)).toEqual(['decode', 'decode', 'decode_preference']);
+    const referencesOf = (row: TrainingRow | undefined) =>
+      row && 'reference_images' in row ? row.reference_images : [];
+    expect(referencesOf(rows[0])).toEqual(await expected(edit));
+    // A render holds copies of its source's images under its own keys, and decodes its source's plan.
+    expect(referencesOf(rows[1])).toEqual(await expected(render));
+    expect((await stored(render))[0]!.key).not.toBe((await stored(edit))[0]!.key);
+    expect(referencesOf(rows[2])).toHaveLength(1);
+
+    // Text-to-image rows say so with an empty list.
+    const acme = (await exportRows('admin', 'stage=decode&tenant=acme')).rows;
+    expect(acme.every((r) => referencesOf(r).length === 0)).toBe(true);
   });
 
   it('keeps tenants apart and checks its query', async () => {

@@ -49,6 +49,36 @@ export const generationFileRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   app.get(
+    '/v1/generations/:id/references/:index',
+    {
+      schema: {
+        tags: ['generations'],
+        operationId: 'getGenerationReference',
+        summary: 'Download one reference image',
+        description: 'A reference image of an image-to-image request, as stored with the generation.',
+        security: [{ bearerAuth: [] }],
+        params: OutputParams,
+        response: {
+          200: ImageResponse(
+            'The reference image, in the format it was given (PNG, JPEG or WebP).',
+            OUTPUT_MEDIA_TYPES,
+          ),
+          ...errorResponses(400, 404, 503),
+        },
+        ...sends({ 200: ['Cache-Control'] }),
+      },
+    },
+    async (request, reply) => {
+      const record = await app.reads.find(principalOf(request), request.params.id);
+      const reference = record.input.reference_images?.[request.params.index];
+      if (!reference) {
+        throw new NotFoundError(`Generation ${record.id} has no reference image ${request.params.index}`);
+      }
+      return streamObject(app.objects, reply, reference.key);
+    },
+  );
+
+  app.get(
     '/v1/generations/:id/preview',
     {
       schema: {

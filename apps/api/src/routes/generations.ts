@@ -1,6 +1,8 @@
+import { MAX_REFERENCE_IMAGES } from '@glm-image/inference/reference-images';
 import { isTerminal } from '@glm-image/shared/generation';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { BODY_LIMIT_BYTES } from '../http-edge.ts';
 import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
 import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
@@ -29,6 +31,11 @@ const SubmitHeaders = z.looseObject({
 
 const security = [{ bearerAuth: [] }];
 
+/** A submit body may carry the most reference images, each as large as allowed, base64-encoded. */
+export function submitBodyLimit(maxImageBytes: number): number {
+  return BODY_LIMIT_BYTES + MAX_REFERENCE_IMAGES * Math.ceil(maxImageBytes / 3) * 4;
+}
+
 /** Location always; Preference-Applied when a wait was honoured; Idempotent-Replayed on a replay. */
 const SUBMIT_HEADERS = ['Location', 'Preference-Applied', 'Idempotent-Replayed'] as const;
 
@@ -36,13 +43,18 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/generations',
     {
+      // Reference images may come inline, as base64 data: URLs.
+      bodyLimit: submitBodyLimit(app.env.REFERENCE_IMAGE_MAX_BYTES),
       schema: {
         tags: ['generations'],
         operationId: 'createGeneration',
         summary: 'Submit a generation',
         description:
           'Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` ' +
-          'saw it finish. `reference_images` (image-to-image) is not supported yet and answers 400 `unsupported`.',
+          'saw it finish. With `reference_images` the generation edits them (image-to-image); a reference ' +
+          'that is not a usable image, or a URL the policy does not allow, answers 400 naming ' +
+          '`reference_images[i]`. With `"decode": false` it stops after the planner: it ends `succeeded` ' +
+          'with its preview and stored tokens and no outputs, to be rendered later.',
         security,
         headers: SubmitHeaders,
         body: CreateGenerationBody,
@@ -61,6 +73,7 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         principal,
         request.body,
         request.headers['idempotency-key'],
+        new URL(baseUrlOf(request)).origin,
       );
       let current = record;
       if (wait !== null && wait > 0) {

@@ -26,6 +26,7 @@ describe('operations', () => {
         '/v1/generations/{id}/cancel',
         '/v1/generations/{id}/events',
         '/v1/generations/{id}/outputs/{index}',
+        '/v1/generations/{id}/references/{index}',
         '/v1/generations/{id}/renders',
       ]),
     );
@@ -33,6 +34,10 @@ describe('operations', () => {
     const bodyRef: string = submit.requestBody.content['application/json'].schema.$ref;
     const body = doc.components.schemas[bodyRef.split('/').pop()!];
     expect(body.properties.prompt.maxLength).toBe(4000);
+    expect(body.properties.reference_images).toMatchObject({ type: 'array', maxItems: 4 });
+    expect(body.properties.reference_images.description).toContain('data:');
+    expect(body.properties.decode).toMatchObject({ type: 'boolean' });
+    expect(body.properties.decode.description).toContain('renders');
     expect(submit.description).toContain('reference_images');
     expect(doc.components.securitySchemes.bearerAuth.scheme).toBe('bearer');
     const docs = await stack.app.inject({ url: '/docs/' });

@@ -1,3 +1,4 @@
+import { MAX_REFERENCE_IMAGES } from '@glm-image/inference/reference-images';
 import { OUTPUT_FORMATS } from '@glm-image/shared/formats';
 import { WEBHOOK_EVENTS } from '@glm-image/shared/generation';
 import { GenerationView as PublicGenerationView } from '@glm-image/shared/public-generation';
@@ -59,12 +60,28 @@ export const CreateGenerationBody = z
     webhook: WebhookSchema.optional(),
     metadata: MetadataSchema.optional(),
     reference_images: z
-      .array(z.string())
-      .max(4)
+      .array(z.string().min(1))
+      .min(1)
+      .max(MAX_REFERENCE_IMAGES, { error: `at most ${MAX_REFERENCE_IMAGES} reference images` })
       .optional()
-      .describe('Image-to-image editing. Not supported yet: any value is answered 400 `unsupported`.'),
+      .describe(
+        'Image-to-image editing: up to 4 images the generation follows (its layout, and what the prompt ' +
+          'does not change). Each is a `data:` URL (`data:image/png;base64,...`; PNG, JPEG or WebP, the ' +
+          "type read from the bytes) or the URL of one of your images this deployment stores (an output's, " +
+          "a preview's or a reference's URL as the API gave it). Each is scaled to cover the output size and " +
+          'cropped from the centre. Limits: REFERENCE_IMAGE_MAX_BYTES (8 MiB by default), 64 to 4096 pixels a ' +
+          'side. A problem answers 400 naming `reference_images[i]`.',
+      ),
+    decode: z
+      .boolean()
+      .optional()
+      .describe(
+        'Default true. false: plan only. The generation ends `succeeded` after the planner with its ' +
+          'preview and stored semantic tokens and no outputs; `POST /v1/generations/{id}/renders` decodes it ' +
+          'later, as often as wanted.',
+      ),
   })
-  .describe('A text-to-image request. Unknown fields are rejected.')
+  .describe('A text-to-image or image-to-image request. Unknown fields are rejected.')
   .meta({ id: 'CreateGenerationRequest' });
 export type CreateGenerationBody = z.infer<typeof CreateGenerationBody>;
 
@@ -80,7 +97,10 @@ export const CreateRenderBody = z
     webhook: WebhookSchema.optional(),
     metadata: MetadataSchema.optional(),
   })
-  .describe('Renders the stored semantic tokens of a finished generation again, without the planner.')
+  .describe(
+    'Renders the stored semantic tokens of a finished generation again, without the planner (with its ' +
+      'reference images, when it had any).',
+  )
   .meta({ id: 'CreateRenderRequest' });
 export type CreateRenderBody = z.infer<typeof CreateRenderBody>;
 

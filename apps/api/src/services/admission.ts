@@ -1,9 +1,9 @@
 /**
  * Admission: a request becomes a queued generation. The input is normalized (every
- * default from the model pack, the seed chosen), the webhook target checked, the
- * Idempotency-Key claimed; then the lifecycle stores the record (counted against the
- * tenant's cap in the same script, O(1) whatever the backlog) and the first job is
- * enqueued. A job that cannot be enqueued fails the generation at once, through the
+ * default from the model pack, the seed chosen), the webhook target checked, reference
+ * images read and checked, the Idempotency-Key claimed, the references stored with the
+ * generation; then the lifecycle stores the record (counted against the tenant's cap in
+ * the same script, O(1) whatever the backlog) and the first job is enqueued. A job that cannot be enqueued fails the generation at once, through the
  * lifecycle, so its metric and webhook go out like any other ending.
  */
 import { randomInt } from 'node:crypto';
@@ -23,6 +23,7 @@ import type { Principal } from '../plugins/auth.ts';
 import type { CreateGenerationBody } from '../schemas/generation.ts';
 import { hashBody, IdempotencyKeys } from './idempotency.ts';
 import type { JobEnqueuer } from './job-enqueuer.ts';
+import type { AcceptedReference, ReferenceImages } from './reference-images.ts';
 import type { WebhookTargetCheck } from './webhook-targets.ts';
 
 export function newGenerationId(): string {
@@ -51,6 +52,7 @@ export interface AdmissionDeps {
   /** Tenant → signing secret (WEBHOOK_SECRETS): a tenant without one cannot ask for webhooks. */
   webhookSecrets: Readonly<Record<string, string>>;
   jobs: JobEnqueuer;
+  references: ReferenceImages;
 }
 
 export class Admission {
@@ -58,8 +60,10 @@ export class Admission {
 
   /** The normalized input: every default taken from the model pack, the seed chosen. */
   normalize(body: CreateGenerationBody): GenerationInput {
-    if (body.reference_images !== undefined) {
-      throw new UnsupportedFeatureError('reference_images: image-to-image editing is not supported yet');
+    if (body.reference_images?.length && !this.deps.limits.referenceImages) {
+      throw new UnsupportedFeatureError(
+        `reference_images: model pack ${this.deps.limits.packName} does not take reference images`,
+      );
     }
     const defaults = this.deps.limits.defaults;
     const width = body.width ?? defaults.width;
@@ -76,6 +80,7 @@ export class Admission {
       top_p: body.top_p ?? defaults.top_p,
       n: body.n ?? 1,
       output_format: body.output_format ?? 'png',
+      decode: body.decode ?? true,
     };
     if (body.webhook) {
       input.webhook = { url: body.webhook.url, events: body.webhook.events ?? [...DEFAULT_WEBHOOK_EVENTS] };
@@ -99,18 +104,31 @@ export class Admission {
     await this.deps.webhookTargets.assertDeliverable(input.webhook.url);
   }
 
+  /**
+   * `requestOrigin` is the origin the client called: links to its images that the API
+   * answered with are accepted as reference images.
+   */
   async submit(
     principal: Principal,
     body: CreateGenerationBody,
     idempotencyKey?: string,
+    requestOrigin?: string,
   ): Promise<Submission> {
     const input = this.normalize(body);
     await this.checkWebhook(principal, input);
+    const references: AcceptedReference[] = body.reference_images?.length
+      ? await this.deps.references.load(principal, body.reference_images, requestOrigin)
+      : [];
     const id = newGenerationId();
-    const create = async (): Promise<Submission> => ({
-      record: await this.admit(principal, id, input, body.metadata),
-      created: true,
-    });
+    const create = async (): Promise<Submission> => {
+      if (references.length > 0) {
+        input.reference_images = await this.deps.references.store(
+          { tenant: principal.tenant, id },
+          references,
+        );
+      }
+      return { record: await this.admit(principal, id, input, body.metadata), created: true };
+    };
     if (idempotencyKey === undefined) return create();
     const key = IdempotencyKeys.validateKey(idempotencyKey);
     const claim = await this.deps.idempotency.claim(principal.tenant, key, hashBody(body), id);

@@ -30,7 +30,8 @@ export class JobEnqueuer {
     );
   }
 
-  enqueueDecode(record: GenerationRecord, main: TokenGrid): Promise<unknown> {
+  /** A re-render's decode job: the stored plan's main grid, and its reference images' tokens if any. */
+  enqueueDecode(record: GenerationRecord, main: TokenGrid, references?: TokenGrid[]): Promise<unknown> {
     const source = record.input.source_generation_id;
     return withSpan(
       'generation.enqueue',
@@ -42,7 +43,13 @@ export class JobEnqueuer {
       () =>
         this.decodeQueue.add(
           'decode',
-          { generationId: record.id, tenant: record.tenant, main, ...traceField() },
+          {
+            generationId: record.id,
+            tenant: record.tenant,
+            main,
+            ...(references?.length ? { references } : {}),
+            ...traceField(),
+          },
           { jobId: decodeJobId(record.id), ...priorityOf(record) },
         ),
       { kind: SpanKind.PRODUCER },

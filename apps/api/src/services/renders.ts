@@ -1,13 +1,16 @@
 /**
  * Re-renders: a finished generation's stored plan (written by the planner) goes straight
  * onto the decode queue with new decoder settings, skipping the planner. The new
- * generation is linked to its source by `input.source_generation_id`.
+ * generation is linked to its source by `input.source_generation_id`. A plan-only
+ * generation (`decode: false`) is decoded this way, as often as wanted. An image-to-image
+ * source's reference images are copied to the new generation, whose decoder reads them
+ * again and whose retention then covers them.
  */
 import { AppError, InvalidInputError, NotFoundError } from '@glm-image/shared/errors';
 import type { GenerationInput, GenerationRecord } from '@glm-image/shared/generation';
 import type { ObjectStore } from '@glm-image/shared/storage';
 import { tokensKey } from '@glm-image/shared/storage';
-import { parseStoredPlan, type TokenGrid } from '@glm-image/shared/tokens';
+import { parseStoredPlan, type StoredPlan } from '@glm-image/shared/tokens';
 import { DEFAULT_WEBHOOK_EVENTS } from '@glm-image/shared/webhooks/notifier';
 import { assertSizeServed, type ModelLimits } from '../model-limits.ts';
 import type { Principal } from '../plugins/auth.ts';
@@ -15,6 +18,7 @@ import type { CreateRenderBody } from '../schemas/generation.ts';
 import { type Admission, newGenerationId, randomSeed } from './admission.ts';
 import type { GenerationReads } from './generation-reads.ts';
 import type { JobEnqueuer } from './job-enqueuer.ts';
+import type { ReferenceImages } from './reference-images.ts';
 
 export class SourceNotRenderableError extends AppError {
   constructor(message: string) {
@@ -28,6 +32,7 @@ export interface RendersDeps {
   jobs: JobEnqueuer;
   objects: ObjectStore;
   limits: ModelLimits;
+  references: ReferenceImages;
 }
 
 export class Renders {
@@ -42,9 +47,21 @@ export class Renders {
     }
     const input = this.renderInput(source, body);
     await this.deps.admission.checkWebhook(principal, input);
-    const main = await this.loadMainGrid(source);
-    return this.deps.admission.admit(principal, newGenerationId(), input, body.metadata, (record) =>
-      this.deps.jobs.enqueueDecode(record, main),
+    const plan = await this.loadPlan(source);
+    const id = newGenerationId();
+    const references = source.input.reference_images;
+    if (references?.length) {
+      input.reference_images = await this.deps.references
+        .copy(references, { tenant: principal.tenant, id })
+        .catch((error: unknown) => {
+          if (error instanceof NotFoundError) {
+            throw new SourceNotRenderableError(`Generation ${source.id} no longer has its reference images`);
+          }
+          throw error;
+        });
+    }
+    return this.deps.admission.admit(principal, id, input, body.metadata, (record) =>
+      this.deps.jobs.enqueueDecode(record, plan.main, plan.references),
     );
   }
 
@@ -74,6 +91,7 @@ export class Renders {
       n: body.n ?? source.input.n,
       output_format: body.output_format ?? source.input.output_format,
       source_generation_id: source.id,
+      decode: true,
     };
     if (body.webhook) {
       input.webhook = { url: body.webhook.url, events: body.webhook.events ?? [...DEFAULT_WEBHOOK_EVENTS] };
@@ -81,7 +99,7 @@ export class Renders {
     return input;
   }
 
-  private async loadMainGrid(source: GenerationRecord): Promise<TokenGrid> {
+  private async loadPlan(source: GenerationRecord): Promise<StoredPlan> {
     let raw: Buffer;
     try {
       raw = await this.deps.objects.getBuffer(tokensKey(source.tenant, source.id));
@@ -93,6 +111,6 @@ export class Renders {
     }
     const plan = parseStoredPlan(raw);
     if (!plan) throw new SourceNotRenderableError(`Generation ${source.id} has unreadable semantic tokens`);
-    return plan.main;
+    return plan;
   }
 }

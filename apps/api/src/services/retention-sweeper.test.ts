@@ -1,6 +1,6 @@
 import { RedisKeys } from '@glm-image/shared/keys';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
-import { ObjectStore, outputKey } from '@glm-image/shared/storage';
+import { ObjectStore, outputKey, referenceKey } from '@glm-image/shared/storage';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +27,9 @@ describe('retention sweeper', () => {
   it('deletes objects older than the retention and keeps newer ones and other prefixes', async () => {
     const old = outputKey('acme', 'gen_old', 0, 'png');
     await objects.put(old, Buffer.from('old'), 'image/png');
+    // A reference image a request brought is kept with its generation, and expires with it.
+    const oldReference = referenceKey('acme', 'gen_old', 0, 'jpeg');
+    await objects.put(oldReference, Buffer.from('old reference'), 'image/jpeg');
     await objects.put('elsewhere/keep.txt', Buffer.from('x'), 'text/plain');
     // S3 times have 1 s resolution (floored): the old object must be well past the
     // retention, the fresh one well within it, however long the machine takes between steps.
@@ -45,8 +48,9 @@ describe('retention sweeper', () => {
       intervalMs: 60_000,
     });
     try {
-      expect(await sweeper.sweepOnce(sweepAt)).toBe(1);
+      expect(await sweeper.sweepOnce(sweepAt)).toBe(2);
       await expect(objects.getBuffer(old)).rejects.toMatchObject({ code: 'not_found' });
+      await expect(objects.getBuffer(oldReference)).rejects.toMatchObject({ code: 'not_found' });
       expect((await objects.getBuffer(fresh)).toString()).toBe('new');
       expect((await objects.getBuffer('elsewhere/keep.txt')).toString()).toBe('x');
     } finally {

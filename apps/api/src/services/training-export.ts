@@ -19,6 +19,7 @@ import {
   encodeExportCursor,
   type PlanRow,
   type PreferenceImage,
+  type ReferenceImageRow,
   type TrainingRow,
 } from '@glm-image/shared/training-export';
 import type { TrainingEntry, TrainingIndex } from '@glm-image/shared/training-index';
@@ -96,6 +97,7 @@ export class TrainingExport {
       generation_id: record.id,
       created_at: record.created_at,
       prompt: record.input.prompt,
+      reference_images: referenceImages(record, stored),
       width: record.input.width,
       height: record.input.height,
       seed: record.input.seed,
@@ -116,6 +118,7 @@ export class TrainingExport {
     const planId = planGenerationId(record);
     const stored = await plans.get(record.tenant, planId);
     const glyphText = extractQuotedSpans(record.input.prompt);
+    const references = referenceImages(record, stored);
     const scoresOf = (index: number) =>
       record.quality?.decode?.outputs?.find((o) => o.index === index)?.scores ?? {};
     const decode: Omit<DecodeRow, 'cursor'> = {
@@ -127,6 +130,7 @@ export class TrainingExport {
       plan_generation_id: planId,
       created_at: record.created_at,
       tokens: stored?.main ?? null,
+      reference_images: references,
       glyph_text: glyphText,
       width: record.input.width,
       height: record.input.height,
@@ -160,6 +164,7 @@ export class TrainingExport {
       plan_generation_id: planId,
       basis,
       tokens: stored?.main ?? null,
+      reference_images: references,
       glyph_text: glyphText,
       chosen,
       rejected,
@@ -217,6 +222,21 @@ export class TrainingExport {
     }
     return rows;
   }
+}
+
+/**
+ * The reference images of an edit with the tokens its plan read them as (a re-render
+ * holds copies of its source's images, and its source's plan).
+ */
+function referenceImages(record: GenerationRecord, stored: StoredPlan | null): ReferenceImageRow[] {
+  return (record.input.reference_images ?? []).map((image, i) => ({
+    key: image.key,
+    width: image.width,
+    height: image.height,
+    format: image.format,
+    sha256: image.sha256,
+    tokens: stored?.references?.[i] ?? null,
+  }));
 }
 
 /** The generation's feedback about `stage`, oldest first. */

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ModelPackManifest } from '@glm-image/inference/model-pack-manifest';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
 import type { GenerationRecord } from '@glm-image/shared/generation';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
@@ -54,12 +55,18 @@ export interface ApiStack {
 }
 
 export async function startApiStack(
-  options: { rateLimitWindowMs?: number; env?: Record<string, string>; dns?: TableResolver } = {},
+  options: {
+    rateLimitWindowMs?: number;
+    env?: Record<string, string>;
+    dns?: TableResolver;
+    /** The model pack manifest the API reads; the reference pack's by default. */
+    manifest?: ModelPackManifest;
+  } = {},
 ) {
   const redis = await startRedisServer();
   const s3 = await startS3Server();
   const packDir = await mkdtemp(join(tmpdir(), 'glm-api-pack-'));
-  await writeFile(join(packDir, 'model.json'), JSON.stringify(REFERENCE_MANIFEST));
+  await writeFile(join(packDir, 'model.json'), JSON.stringify(options.manifest ?? REFERENCE_MANIFEST));
   const apiKeys = [
     { sha256: sha256Hex(KEYS.acme), tenant: 'acme', priority: 5 },
     { sha256: sha256Hex(KEYS.globex), tenant: 'globex' },

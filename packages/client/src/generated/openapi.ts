@@ -67,7 +67,7 @@ export interface paths {
         put?: never;
         /**
          * Submit a generation
-         * @description Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` saw it finish. `reference_images` (image-to-image) is not supported yet and answers 400 `unsupported`.
+         * @description Answers 202 with the queued generation, or 200 with the final one when `Prefer: wait=N` saw it finish. With `reference_images` the generation edits them (image-to-image); a reference that is not a usable image, or a URL the policy does not allow, answers 400 naming `reference_images[i]`. With `"decode": false` it stops after the planner: it ends `succeeded` with its preview and stored tokens and no outputs, to be rendered later.
          */
         post: operations["createGeneration"];
         delete?: never;
@@ -142,6 +142,26 @@ export interface paths {
         };
         /** Download one output image */
         get: operations["getGenerationOutput"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/generations/{id}/references/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download one reference image
+         * @description A reference image of an image-to-image request, as stored with the generation.
+         */
+        get: operations["getGenerationReference"];
         put?: never;
         post?: never;
         delete?: never;
@@ -312,7 +332,7 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
-        /** @description A text-to-image request. Unknown fields are rejected. */
+        /** @description A text-to-image or image-to-image request. Unknown fields are rejected. */
         CreateGenerationRequest: {
             /** @description Quoted spans are rendered as text. */
             prompt: string;
@@ -333,10 +353,12 @@ export interface components {
             metadata?: {
                 [key: string]: unknown;
             };
-            /** @description Image-to-image editing. Not supported yet: any value is answered 400 `unsupported`. */
+            /** @description Image-to-image editing: up to 4 images the generation follows (its layout, and what the prompt does not change). Each is a `data:` URL (`data:image/png;base64,...`; PNG, JPEG or WebP, the type read from the bytes) or the URL of one of your images this deployment stores (an output's, a preview's or a reference's URL as the API gave it). Each is scaled to cover the output size and cropped from the centre. Limits: REFERENCE_IMAGE_MAX_BYTES (8 MiB by default), 64 to 4096 pixels a side. A problem answers 400 naming `reference_images[i]`. */
             reference_images?: string[];
+            /** @description Default true. false: plan only. The generation ends `succeeded` after the planner with its preview and stored semantic tokens and no outputs; `POST /v1/generations/{id}/renders` decodes it later, as often as wanted. */
+            decode?: boolean;
         };
-        /** @description Renders the stored semantic tokens of a finished generation again, without the planner. */
+        /** @description Renders the stored semantic tokens of a finished generation again, without the planner (with its reference images, when it had any). */
         CreateRenderRequest: {
             /** @description Defaults to the source size; must keep its aspect ratio. */
             width?: number;
@@ -385,6 +407,18 @@ export interface components {
                     events: string[];
                 };
                 source_generation_id?: string;
+                /** @description The reference images of an image-to-image request, as stored with the generation. */
+                reference_images?: {
+                    url: string;
+                    width: number;
+                    height: number;
+                    /** @enum {string} */
+                    format: "png" | "webp" | "jpeg";
+                    bytes: number;
+                    sha256: string;
+                }[];
+                /** @description false: plan only; the generation ends with its preview and stored tokens, no outputs. */
+                decode: boolean;
             };
             progress: {
                 /** @enum {string} */
@@ -919,7 +953,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body is larger than 1 MiB (`payload_too_large`). */
+            /** @description The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs. */
             413: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -1147,7 +1181,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body is larger than 1 MiB (`payload_too_large`). */
+            /** @description The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs. */
             413: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -1441,6 +1475,112 @@ export interface operations {
             };
         };
     };
+    getGenerationReference: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                index: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reference image, in the format it was given (PNG, JPEG or WebP). */
+            200: {
+                headers: {
+                    "Cache-Control": components["headers"]["Cache-Control"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/png": string;
+                    "image/webp": string;
+                    "image/jpeg": string;
+                };
+            };
+            /** @description Invalid input: the message names the field at fault (`invalid_input`, `unsupported`). */
+            400: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No key, or a key the API does not know. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such generation, or one of another tenant (`not_found`). */
+            404: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the key's rate limit (with the rate-limit headers), over the tenant's generations in flight, or too many failed authentications from this address. */
+            429: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Redis or the object store is unreachable (`service_unavailable`); retry later. */
+            503: {
+                headers: {
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Any other client error, answered before the route runs: a malformed request (400), an `Expect` other than `100-continue` (417), headers too large (431). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A server error: 503 `service_unavailable` while the server shuts down or a dependency is down, 500 `internal_error` otherwise. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getGenerationPreview: {
         parameters: {
             query?: never;
@@ -1618,7 +1758,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body is larger than 1 MiB (`payload_too_large`). */
+            /** @description The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs. */
             413: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
@@ -1824,7 +1964,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The body is larger than 1 MiB (`payload_too_large`). */
+            /** @description The body is larger than the route takes (`payload_too_large`): 1 MiB, and for a submit room besides for four reference images of `REFERENCE_IMAGE_MAX_BYTES` each as base64 `data:` URLs. */
             413: {
                 headers: {
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];

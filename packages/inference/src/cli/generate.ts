@@ -3,7 +3,7 @@
  * servers. Builds the reference model pack first when no pack is found.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,11 +11,13 @@ import cliProgress from 'cli-progress';
 import { Decoder } from '../decoder/decoder.ts';
 import type { ImageFormat } from '../decoder/render-request.ts';
 import { loadModelPack } from '../model-pack.ts';
+import { ImageTokenizer } from '../planner/image-tokenizer.ts';
 import { Planner } from '../planner/planner.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
 
 const USAGE = `usage: npm run generate -- "prompt" [--out image.png] [--width 1024] [--height 1024]
-                            [--seed N] [--steps N] [--guidance 1.5] [--pack DIR] [--cuda]`;
+                            [--seed N] [--steps N] [--guidance 1.5] [--pack DIR] [--cuda]
+                            [--reference picture.png]...  (image-to-image: edit the picture)`;
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -28,6 +30,7 @@ const { values, positionals } = parseArgs({
     guidance: { type: 'string' },
     pack: { type: 'string' },
     cuda: { type: 'boolean', default: false },
+    reference: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -74,10 +77,21 @@ const progressBar = (label: string, total: number, unit: string) => {
 };
 const planner = await Planner.load(pack, execution);
 const decoder = await Decoder.load(pack, execution);
+const tokenizer = values.reference?.length ? await ImageTokenizer.load(pack, execution) : null;
 try {
+  if (values.reference?.length && !tokenizer) {
+    console.error(`the model pack in ${packDir} takes no reference images`);
+    process.exit(2);
+  }
+  const references = await Promise.all(
+    (values.reference ?? []).map(async (file) => {
+      const image = await readFile(file);
+      return { image, tokens: await tokenizer!.tokenize(image, width, height) };
+    }),
+  );
   const planBar = progressBar('plan  ', 1, 'tokens');
   const plan = await planner.plan(
-    { prompt, width, height, seed },
+    { prompt, width, height, seed, references: references.map((r) => r.tokens) },
     {
       onProgress: (done, total) => {
         planBar.setTotal(total);
@@ -98,6 +112,7 @@ try {
       steps,
       format,
       ...(guidanceScale !== undefined ? { guidanceScale } : {}),
+      ...(references.length > 0 ? { references } : {}),
     },
     { onStep: (step) => decodeBar.update(step) },
   );
@@ -112,4 +127,5 @@ try {
   bars.stop();
   await planner.close();
   await decoder.close();
+  await tokenizer?.close();
 }

@@ -12,7 +12,7 @@ import type { ResolvedRenderRequest } from './render-request-validation.ts';
 export interface DecoderStepProgress {
   step: number;
   total: number;
-  /** Time inside the denoiser's session.run for this step. */
+  /** Time inside the denoiser's session.run for this step (the first step's includes the reference pass). */
   denoiserMs: number;
 }
 
@@ -24,10 +24,17 @@ export const createModelJobs: CreateModelJobs<DecoderJobs> = async (pack, option
     await denoiser.release();
     throw error;
   });
+  const vaeEncoder = pack.files.vaeEncoder
+    ? await openSession(pack.files.vaeEncoder, options).catch(async (error: unknown) => {
+        await Promise.allSettled([denoiser.release(), vaeDecoder.release()]);
+        throw error;
+      })
+    : undefined;
+  const sessions = { denoiser, vaeDecoder, ...(vaeEncoder ? { vaeEncoder } : {}) };
   return {
     jobs: {
       render: (request, context) =>
-        runDecoderLoop({ denoiser, vaeDecoder }, pack.manifest, request, {
+        runDecoderLoop(sessions, pack.manifest, request, {
           throwIfCanceled: () => context.throwIfCanceled(),
           onStep: (step, total, denoiserMs) =>
             context.progress({ step, total, denoiserMs } satisfies DecoderStepProgress, true),
@@ -37,7 +44,11 @@ export const createModelJobs: CreateModelJobs<DecoderJobs> = async (pack, option
       try {
         await denoiser.release();
       } finally {
-        await vaeDecoder.release();
+        try {
+          await vaeDecoder.release();
+        } finally {
+          await vaeEncoder?.release();
+        }
       }
     },
   };

@@ -6,19 +6,24 @@ import { gaussianNoise } from './gaussian-noise.ts';
 import { encodeGlyphs } from './glyphs.ts';
 import { applyGuidance, guidanceEnabled } from './guidance.ts';
 import { planarToRgb8 } from './image-encoding.ts';
-import { declaredRank, floatOutput, inputTensor } from './onnx-feeds.ts';
-import { upsampleTokenGrid } from './prior-tokens.ts';
+import { floatOutput, inputTensor } from './onnx-feeds.ts';
+import { priorDims, upsampleTokenGrid } from './prior-tokens.ts';
+import { fillReferenceCache, referenceCacheFeeds } from './reference-cache.ts';
 import type { ResolvedRenderRequest } from './render-request-validation.ts';
 
 export interface DecoderSessions {
   denoiser: InferenceSession;
   vaeDecoder: InferenceSession;
+  /** Open when the pack takes reference images (decoder.reference). */
+  vaeEncoder?: InferenceSession;
 }
 
 export interface DecoderLoopCallbacks {
   /**
    * Called after each finished denoiser step (step counts from 1), with the time spent
-   * inside the denoiser's `session.run` for that step.
+   * inside the denoiser's `session.run` for that step. The first step's time includes
+   * the reference pass that filled the reference cache (image-to-image), which also runs
+   * the denoiser, so that the sum over a render is all of its denoiser time.
    */
   onStep?: (step: number, total: number, denoiserMs: number) => void;
   /** Throws to stop decoding; called before the first step and after every step. */
@@ -70,15 +75,28 @@ export async function runDecoderLoop(
   const priorIds = guided ? [...prior, ...prior] : prior;
 
   const { denoiser } = sessions;
-  const priorDims =
-    declaredRank(denoiser, 'prior_token_id') === 2
-      ? [batch, priorRows * priorCols]
-      : [batch, priorRows, priorCols];
+  callbacks.throwIfCanceled?.();
+  const referencePass = await fillReferenceCache(sessions, manifest, req.references ?? [], {
+    width,
+    height,
+    latentH,
+    latentW,
+    priorRows,
+    priorCols,
+  });
   const constantFeeds = {
-    prior_token_id: inputTensor(denoiser, 'prior_token_id', priorIds, priorDims),
+    prior_token_id: inputTensor(
+      denoiser,
+      'prior_token_id',
+      priorIds,
+      priorDims(denoiser, batch, priorRows, priorCols),
+    ),
     prior_token_drop: inputTensor(denoiser, 'prior_token_drop', guided ? [0, 1] : [0], [batch]),
     glyph_ids: inputTensor(denoiser, 'glyph_ids', glyphIds, [batch, decoder.glyphs.maxLength]),
+    ...referenceCacheFeeds(denoiser, manifest, referencePass.cache, batch),
   };
+  // Only the velocity is needed; a graph with cache outputs need not compute them.
+  const fetches = manifest.decoder.reference ? ['velocity'] : undefined;
 
   let latents = gaussianNoise(req.seed, latentSize);
   const batchSample = new Float32Array(batch * latentSize);
@@ -93,8 +111,9 @@ export async function runDecoderLoop(
       timestep: inputTensor(denoiser, 'timestep', guided ? [t, t] : [t], [batch]),
     };
     const started = performance.now();
-    const outputs = await runModel(denoiser, 'denoiser', feeds);
-    const denoiserMs = performance.now() - started;
+    const outputs = await runModel(denoiser, 'denoiser', feeds, fetches);
+    // The first step also carries the reference pass's denoiser time (see onStep).
+    const denoiserMs = performance.now() - started + (i === 0 ? referencePass.denoiserMs : 0);
     const velocity = floatOutput(outputs, 'velocity', batch * latentSize);
     const guidedVelocity = guided
       ? applyGuidance(velocity.subarray(0, latentSize), velocity.subarray(latentSize), req.guidanceScale)
@@ -141,9 +160,10 @@ async function runModel(
   session: InferenceSession,
   role: string,
   feeds: InferenceSession.FeedsType,
+  fetches?: string[],
 ): Promise<InferenceSession.OnnxValueMapType> {
   try {
-    return await session.run(feeds);
+    return fetches ? await session.run(feeds, fetches) : await session.run(feeds);
   } catch (cause) {
     throw new ModelError(`${role} failed: ${(cause as Error).message}`, { cause });
   }

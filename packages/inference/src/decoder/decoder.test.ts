@@ -1,6 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnsupportedFeatureError } from '@glm-image/shared/errors';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError, InvalidInputError } from '../errors.ts';
+import { loadModelPack } from '../model-pack.ts';
+import { buildReferencePack } from '../reference-pack/build-pack.ts';
 import {
   buildTestPacks,
   type PanelCells,
@@ -174,5 +180,90 @@ describe('Decoder noise', () => {
     const c = await decoder.render(request512({ seed: 101, steps: 2 }));
     expect(a.image.equals(b.image)).toBe(true);
     expect(a.image.equals(c.image)).toBe(false);
+  });
+});
+
+describe('Decoder reference images', () => {
+  const png = () =>
+    sharp({ create: { width: 256, height: 256, channels: 3, background: '#2040d0' } })
+      .png()
+      .toBuffer();
+
+  it('conditions on a reference: the same request without it renders another image', async () => {
+    const image = await png();
+    const tokens = splitLayout(16, 16, PANEL);
+    const withReference = await decoder.render(request512({ steps: 2, references: [{ image, tokens }] }));
+    const without = await decoder.render(request512({ steps: 2 }));
+    expect(withReference.image.equals(without.image)).toBe(false);
+    // A token grid of another size with the same aspect is upsampled like the plan's.
+    const coarse = await decoder.render(
+      request512({ steps: 2, references: [{ image, tokens: splitLayout(8, 8, PANEL) }] }),
+    );
+    expect(coarse.width).toBe(512);
+  });
+
+  it('takes renders asked for together in call order, with reference images or without', async () => {
+    const image = await png();
+    const tokens = splitLayout(16, 16, PANEL);
+    const begun: string[] = [];
+    const onStart = (name: string) => () => begun.push(name);
+    const steps: Record<string, number[]> = { first: [], plain: [], second: [] };
+    const onStep = (name: string) => (step: number, _total: number, denoiserMs: number) => {
+      expect(denoiserMs).toBeGreaterThanOrEqual(0);
+      steps[name]?.push(step);
+    };
+    // Each edit's reference decodes off the model thread first; the plain render must not overtake it.
+    const [first, , second] = await Promise.all([
+      decoder.render(request512({ steps: 2, references: [{ image, tokens }] }), {
+        onStart: onStart('first'),
+        onStep: onStep('first'),
+      }),
+      decoder.render(request512({ steps: 2 }), { onStart: onStart('plain'), onStep: onStep('plain') }),
+      decoder.render(request512({ steps: 2, seed: 8, references: [{ image, tokens }] }), {
+        onStart: onStart('second'),
+        onStep: onStep('second'),
+      }),
+    ]);
+    expect(begun).toEqual(['first', 'plain', 'second']);
+    expect(steps).toEqual({ first: [1, 2], plain: [1, 2], second: [1, 2] });
+    // The same reference bytes serve both edits; each still renders from its own noise.
+    expect(first.image.equals(second.image)).toBe(false);
+  });
+
+  it('refuses references it cannot use, before any model runs', async () => {
+    const image = await png();
+    const fieldOf = (req: RenderRequest) => decoder.render(req).catch((e: unknown) => e);
+    expect(
+      await fieldOf(request512({ references: [{ image, tokens: splitLayout(16, 24, PANEL) }] })),
+    ).toMatchObject({ field: 'references[0]' });
+    expect(
+      await fieldOf(
+        request512({ references: [{ image: new Uint8Array(), tokens: splitLayout(16, 16, PANEL) }] }),
+      ),
+    ).toMatchObject({ field: 'references[0]' });
+    const five = Array.from({ length: 5 }, () => ({ image, tokens: splitLayout(16, 16, PANEL) }));
+    expect(await fieldOf(request512({ references: five }))).toMatchObject({ field: 'references' });
+
+    const dir = await mkdtemp(join(tmpdir(), 'glm-text-only-'));
+    try {
+      await buildReferencePack(dir, { referenceImages: false });
+      const textOnly = await Decoder.load(await loadModelPack(dir), {
+        executionProvider: 'cpu',
+        intraOpThreads: 1,
+      });
+      try {
+        const refused = await textOnly
+          .render(request512({ steps: 1, references: [{ image, tokens: splitLayout(16, 16, PANEL) }] }))
+          .catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(UnsupportedFeatureError);
+        expect((refused as Error).message).toContain('decoder.reference');
+        // Without references it decodes as ever.
+        expect((await textOnly.render(request512({ steps: 1 }))).width).toBe(512);
+      } finally {
+        await textOnly.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

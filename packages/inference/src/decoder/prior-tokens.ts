@@ -1,3 +1,5 @@
+import type { InferenceSession } from 'onnxruntime-node';
+import { declaredRank } from './onnx-feeds.ts';
 import type { TokenGrid } from './render-request.ts';
 
 /**
@@ -15,4 +17,9 @@ export function upsampleTokenGrid(grid: TokenGrid, rows: number, cols: number): 
     }
   }
   return out;
+}
+
+/** The prior tokens' dims as the denoiser declares them: [B, rows, cols], or flattened [B, rows*cols]. */
+export function priorDims(denoiser: InferenceSession, batch: number, rows: number, cols: number): number[] {
+  return declaredRank(denoiser, 'prior_token_id') === 2 ? [batch, rows * cols] : [batch, rows, cols];
 }

@@ -1,5 +1,7 @@
+import { UnsupportedFeatureError } from '@glm-image/shared/errors';
 import { InvalidInputError } from '../errors.ts';
 import type { ModelPackManifest } from '../model-pack-manifest.ts';
+import { MAX_REFERENCE_IMAGES } from '../reference-images/reference-image.ts';
 import { mainGridSize, validateImageSize } from '../sizes.ts';
 import type { ImageFormat, RenderRequest, TokenGrid } from './render-request.ts';
 
@@ -18,6 +20,14 @@ export interface ResolvedRenderRequest {
   steps: number;
   guidanceScale: number;
   format: ImageFormat;
+  /** Reference images, decoded to the output size (Decoder.render fills this in). */
+  references?: ResolvedReference[];
+}
+
+export interface ResolvedReference {
+  tokens: TokenGrid;
+  /** Planar RGB [3, height, width] in [-1, 1], at the output size. */
+  pixels: Float32Array;
 }
 
 /**
@@ -45,6 +55,7 @@ export function resolveRenderRequest(manifest: ModelPackManifest, req: RenderReq
   if (!FORMATS.includes(format))
     throw new InvalidInputError('format', `must be one of ${FORMATS.join(', ')}, got ${format}`);
   checkMainGrid(manifest, req.main, req.width, req.height);
+  checkReferences(manifest, req);
   return {
     prompt: req.prompt,
     main: req.main,
@@ -76,4 +87,45 @@ function checkMainGrid(manifest: ModelPackManifest, main: TokenGrid, width: numb
       `token ${bad} is ${main.tokens[bad]}, not a codebook index 0..${codebookSize - 1}`,
     );
   }
+}
+
+/** Reference images need a pack that reads them, and tokens of the output's aspect. */
+function checkReferences(manifest: ModelPackManifest, req: RenderRequest): void {
+  const references = req.references ?? [];
+  if (references.length === 0) return;
+  if (!manifest.decoder.reference) {
+    throw new UnsupportedFeatureError(
+      `reference images: model pack ${manifest.name} cannot condition on them (its manifest has no decoder.reference)`,
+    );
+  }
+  if (references.length > MAX_REFERENCE_IMAGES) {
+    throw new InvalidInputError(
+      'references',
+      `at most ${MAX_REFERENCE_IMAGES} reference images, got ${references.length}`,
+    );
+  }
+  const { codebookSize } = manifest.planner.imageVocab;
+  references.forEach(({ image, tokens }, i) => {
+    const field = `references[${i}]`;
+    if (!(image instanceof Uint8Array) || image.byteLength === 0) {
+      throw new InvalidInputError(field, 'needs the image bytes');
+    }
+    const sideOk = (n: number) => Number.isInteger(n) && n >= 1;
+    if (
+      !sideOk(tokens?.rows) ||
+      !sideOk(tokens.cols) ||
+      tokens.tokens?.length !== tokens.rows * tokens.cols
+    ) {
+      throw new InvalidInputError(field, 'needs a token grid with rows x cols tokens');
+    }
+    if (tokens.rows * req.width !== tokens.cols * req.height) {
+      throw new InvalidInputError(
+        field,
+        `a ${tokens.rows}x${tokens.cols} token grid does not have the aspect of ${req.width}x${req.height}`,
+      );
+    }
+    const bad = tokens.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codebookSize);
+    if (bad >= 0)
+      throw new InvalidInputError(field, `token ${bad} is ${tokens.tokens[bad]}, not a codebook index`);
+  });
 }

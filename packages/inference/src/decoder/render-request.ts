@@ -25,6 +25,18 @@ export interface RenderRequest {
   guidanceScale?: number;
   /** Output encoding; default 'png'. */
   format?: ImageFormat;
+  /**
+   * Reference images (image-to-image), at most 4; the pack must have `decoder.reference`.
+   * Each is scaled to cover the output size (cropped from the centre) and VAE-encoded.
+   */
+  references?: ReferenceImageInput[];
+}
+
+export interface ReferenceImageInput {
+  /** The image: PNG, JPEG or WebP bytes. */
+  image: Uint8Array;
+  /** Its semantic tokens as the planner read them (ImageTokenizer): a grid of this image's aspect. */
+  tokens: TokenGrid;
 }
 
 export interface RenderResult {
@@ -45,7 +57,9 @@ export interface RenderOptions {
   onStart?: () => void;
   /**
    * Called after each finished denoiser step with (step, total), step counting from 1,
-   * and the time the step spent inside the denoiser (what a duty cycle is made of).
+   * and the time the step spent inside the denoiser (what a duty cycle is made of). The
+   * first step's time includes the pass that filled the reference cache, when the
+   * render has reference images, so the times add up to all of the render's denoiser time.
    */
   onStep?: (step: number, total: number, denoiserMs: number) => void;
 }

@@ -1,15 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError } from '../errors.ts';
 import { openSession } from '../execution/execution-options.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
+import { discGrid } from '../testing/reference-grids.ts';
 import { ContinuousBatch, type GroupHooks, type PlanSequence } from './continuous-batch.ts';
+import { planBatchKey } from './planner-jobs.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptText, planLayout } from './prompt-template.ts';
+import { buildPromptIds, buildPromptText, planLayout } from './prompt-template.ts';
 
 /**
  * The batching engine on the reference planner, in this thread: every sequence, batched
@@ -49,8 +51,42 @@ function sequence(prompt: string, width: number, height: number, seed: number, c
   };
 }
 
-const engine = (maxBatch: number, useKvCache = true) =>
-  new ContinuousBatch(session, pack.manifest, { maxBatch, padId: tokenizer.padId, useKvCache });
+/** A plan's sequence with reference images (each a main grid of tokens) ahead of its prompt. */
+function edit(prompt: string, references: number, seed: number, count: number): PlanSequence {
+  const layout = planLayout(pack.manifest, 512, 512);
+  const grids = Array.from({ length: references }, () => discGrid(16, 16).tokens);
+  return {
+    promptIds: buildPromptIds(tokenizer, pack.manifest, prompt, layout, grids),
+    count,
+    seed,
+    sampling: pack.manifest.planner.sampling,
+    batchKey: planBatchKey({ references: grids }),
+  };
+}
+
+const engine = (maxBatch: number, useKvCache = true, on: InferenceSession = session) =>
+  new ContinuousBatch(on, pack.manifest, { maxBatch, padId: tokenizer.padId, useKvCache });
+
+/**
+ * The real session, with each model call's rows written down as their lengths (the
+ * positions each row has attended to, read from the attention mask): prompt length at
+ * prefill, prompt length plus tokens so far when decoding.
+ */
+function watched(): { session: InferenceSession; calls: number[][] } {
+  const calls: number[][] = [];
+  const run = (feeds: Record<string, Tensor>) => {
+    const mask = feeds.attention_mask!;
+    const [rows, width] = mask.dims as [number, number];
+    const data = mask.data as BigInt64Array;
+    calls.push(
+      Array.from({ length: rows }, (_, r) =>
+        data.subarray(r * width, (r + 1) * width).reduce((sum, v) => sum + Number(v), 0),
+      ),
+    );
+    return session.run(feeds);
+  };
+  return { session: { inputNames: session.inputNames, run } as unknown as InferenceSession, calls };
+}
 
 const quiet = (onProgress: GroupHooks['onProgress'] = () => {}, isCanceled = () => false): GroupHooks => ({
   isCanceled,
@@ -180,5 +216,81 @@ describe('ContinuousBatch', () => {
     );
     expect(seen.at(-1)).toEqual([8, 8]);
     expect(seen.map(([g]) => g)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('never decodes rows with different numbers of references in one model call; each as alone', async () => {
+    // 16 tokens each: every row's lengths stay within 16 of its prompt's, and the prompts
+    // of 0, 1 and 2 references (258 ids each) are far apart, so a length tells a row's kind.
+    const prompts = ['make the background green', 'the circle to yellow', 'a red circle'];
+    const mixed = () => [
+      edit(prompts[0]!, 0, 1, 16),
+      edit(prompts[1]!, 1, 2, 16),
+      edit(prompts[2]!, 0, 3, 16),
+      edit(prompts[0]!, 2, 4, 16),
+      edit(prompts[1]!, 1, 5, 16),
+    ];
+    const late = () => edit(prompts[2]!, 1, 6, 16);
+    const expected = await alone([...mixed(), late()]);
+    const referencesOf = (length: number) => {
+      const kinds = [...mixed(), late()]
+        .filter((s) => length >= s.promptIds.length && length <= s.promptIds.length + s.count)
+        .map((s) => s.batchKey);
+      expect(new Set(kinds).size).toBe(1);
+      return kinds[0];
+    };
+
+    const { session: observed, calls } = watched();
+    const batch = engine(8, true, observed);
+    let joined: Promise<number[][]> | undefined;
+    const [first, ...rest] = mixed();
+    const results = await Promise.all([
+      // One more edit arrives while the first rows decode.
+      batch.generate(
+        [first!],
+        quiet((generated) => {
+          if (generated === 4) joined = batch.generate([late()], quiet());
+        }),
+      ),
+      ...rest.map((s) => batch.generate([s], quiet())),
+    ]);
+    expect(joined).toBeDefined();
+    expect([...results.map((r) => r[0]), (await joined!)[0]]).toEqual(expected);
+    for (const rows of calls) expect(new Set(rows.map(referencesOf)).size).toBe(1);
+    // Alike rows still shared calls: the two without references, then the two with one.
+    expect(calls.some((rows) => rows.length >= 2 && referencesOf(rows[0]!) === '0 references')).toBe(true);
+    expect(calls.some((rows) => rows.length >= 2 && referencesOf(rows[0]!) === '1 references')).toBe(true);
+  }, 120_000);
+
+  it('gives the same tokens without the KV cache for rows with references', async () => {
+    const rows = () => [
+      edit('make the background green', 1, 7, 10),
+      edit('a yellow circle', 1, 8, 10),
+      edit('a yellow circle', 0, 9, 10),
+    ];
+    expect(await engine(8, false).generate(rows(), quiet())).toEqual(
+      await engine(8).generate(rows(), quiet()),
+    );
+  }, 120_000);
+});
+
+describe('prompt ids with reference images', () => {
+  it('puts each reference between image markers ahead of the text prompt', () => {
+    const layout = planLayout(pack.manifest, 512, 512);
+    const prompt = 'a red circle on a blue background';
+    const { firstTokenId } = pack.manifest.planner.imageVocab;
+    const ids = buildPromptIds(tokenizer, pack.manifest, prompt, layout, [[5, 6], [7]]);
+    const text = tokenizer.encode(buildPromptText(pack.manifest, prompt, layout));
+    const { beginOfImageId: begin, endOfImageId: end } = tokenizer;
+    expect(ids).toEqual([
+      begin,
+      firstTokenId + 5,
+      firstTokenId + 6,
+      end,
+      begin,
+      firstTokenId + 7,
+      end,
+      ...text,
+    ]);
+    expect(buildPromptIds(tokenizer, pack.manifest, prompt, layout)).toEqual(text);
   });
 });

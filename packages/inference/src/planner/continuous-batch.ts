@@ -12,6 +12,11 @@ export interface PlanSequence {
   count: number;
   seed: number;
   sampling: SamplingParams;
+  /**
+   * Sequences share model calls only with sequences of the same key (the planner's: the
+   * number of reference images in the prompt). Absent: the empty key.
+   */
+  batchKey?: string;
 }
 
 /** How a group of sequences (one caller's request) is watched while it decodes. */
@@ -78,7 +83,8 @@ const PREFILL_POSITIONS = 4096;
 /**
  * Continuous batching for the planner. Sequences of any image size and prompt length join
  * a running batch between steps and leave it when they have their tokens, are canceled
- * or fail, while the others keep decoding: one `session.run` per step for all rows.
+ * or fail, while the others keep decoding: one `session.run` per step for all rows. Only
+ * sequences of the same `batchKey` share a batch (see admit).
  *
  * Each row has its own position ids (its real length), attention mask (its left padding
  * masked), sampler seeded from its own seed, and stopping point. A joining row is
@@ -218,10 +224,25 @@ export class ContinuousBatch {
     }
   }
 
-  /** Takes waiting sequences, first come first served, into the rows that are free. */
+  /**
+   * Takes waiting sequences into the rows that are free, first come first served among
+   * those of the batch's key: the running rows' key, or when none run, the key of the
+   * sequence that has waited longest. While a sequence of another key waits, the running
+   * batch takes no one else, so it drains and the key that has waited longest goes next:
+   * no key is starved.
+   */
   private admit(): Slot[] {
-    const busy = this.rows.filter((slot) => !this.isDone(slot)).length;
-    return this.waiting.splice(0, Math.max(0, this.options.maxBatch - busy));
+    const running = this.rows.filter((slot) => !this.isDone(slot));
+    const free = this.options.maxBatch - running.length;
+    if (free <= 0 || this.waiting.length === 0) return [];
+    const key = keyOf(running[0] ?? this.waiting[0]!);
+    if (running.length > 0 && this.waiting.some((slot) => keyOf(slot) !== key)) return [];
+    const joining: Slot[] = [];
+    for (let i = 0; i < this.waiting.length && joining.length < free; ) {
+      if (keyOf(this.waiting[i]!) === key) joining.push(...this.waiting.splice(i, 1));
+      else i += 1;
+    }
+    return joining;
   }
 
   /** Runs the joining rows' prompts (left-padded among themselves) and samples each one's first token. */
@@ -408,6 +429,8 @@ export class ContinuousBatch {
     for (const slot of slots) if (!slot.group.settled) slot.group.reject(error);
   }
 }
+
+const keyOf = (slot: Slot): string => slot.sequence.batchKey ?? '';
 
 interface PrefillResult {
   outputs: InferenceSession.OnnxValueMapType;

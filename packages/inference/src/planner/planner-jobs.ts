@@ -10,7 +10,7 @@ import { openSession } from '../execution/execution-options.ts';
 import type { CreateModelJobs, ModelJob } from '../execution/model-job.ts';
 import { type BatchStats, ContinuousBatch, type PlanSequence } from './continuous-batch.ts';
 import { PlannerTokenizer } from './planner-tokenizer.ts';
-import { buildPromptText, planLayout } from './prompt-template.ts';
+import { buildPromptIds, planLayout } from './prompt-template.ts';
 import type { SamplingParams } from './sampler.ts';
 import type { TokenGrid } from './token-grid.ts';
 
@@ -21,6 +21,8 @@ export interface PlanJobRow {
   height: number;
   seed: number;
   sampling: SamplingParams;
+  /** Each reference image's main-grid tokens (codebook indices), in the prompt ahead of the text. */
+  references: number[][];
 }
 
 /** Rows planned together; any mix of sizes. They resolve together, each decoding in its own row. */
@@ -63,6 +65,15 @@ export interface PlannerStats {
   recompute: BatchStats;
 }
 
+/**
+ * Rows that may share a model call have the same key: the same number of reference
+ * images, as upstream's processor takes one number of images per batch. Sizes and
+ * prompt lengths mix freely; the two modes have engines of their own.
+ */
+export function planBatchKey(row: Pick<PlanJobRow, 'references'>): string {
+  return `${row.references.length} references`;
+}
+
 export type PlannerJobs = {
   plan: ModelJob<PlanJobInput, PlanJobOutput>;
   stats: ModelJob<Record<string, never>, PlannerStats>;
@@ -91,8 +102,9 @@ export const createModelJobs: CreateModelJobs<PlannerJobs, PlannerThreadSettings
         const started = performance.now();
         const layouts = input.rows.map((row) => planLayout(manifest, row.width, row.height));
         const sequences: PlanSequence[] = input.rows.map((row, i) => ({
-          promptIds: tokenizer.encode(buildPromptText(manifest, row.prompt, layouts[i]!)),
+          promptIds: buildPromptIds(tokenizer, manifest, row.prompt, layouts[i]!, row.references),
           count: layouts[i]!.totalTokens,
+          batchKey: planBatchKey(row),
           seed: row.seed,
           sampling: row.sampling,
         }));

@@ -11,8 +11,10 @@ import type { ModelPack } from '../model-pack.ts';
 export class PlannerTokenizer {
   private constructor(
     private readonly tokenizer: Tokenizer,
-    /** Id of `<|end_of_image|>`, appended after the main grid. */
+    /** Id of `<|end_of_image|>`, appended after the main grid; it also closes a reference image. */
     readonly endOfImageId: number,
+    /** Id of `<|begin_of_image|>`, which opens the generated image and every reference image. */
+    readonly beginOfImageId: number,
     /** Id of the padding token, used for left padding in batches. */
     readonly padId: number,
   ) {}
@@ -45,7 +47,7 @@ export class PlannerTokenizer {
         'end-of-image must lie in the image vocabulary',
       );
     }
-    return new PlannerTokenizer(tokenizer, endOfImageId, idOf('pad'));
+    return new PlannerTokenizer(tokenizer, endOfImageId, idOf('beginOfImage'), idOf('pad'));
   }
 
   encode(text: string): number[] {

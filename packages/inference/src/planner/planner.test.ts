@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CanceledError, InvalidInputError } from '../errors.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
 import { buildReferencePack } from '../reference-pack/build-pack.ts';
+import { encodeToken, Region } from '../reference-pack/semantic-codebook.ts';
+import { colour, discGrid } from '../testing/reference-grids.ts';
 import { Planner } from './planner.ts';
 
 let root: string;
@@ -142,5 +144,50 @@ describe('Planner (reference pack)', () => {
     // the planner is still usable after a cancellation
     const after = await planner.plan({ prompt: PROMPT, width: 512, height: 512, seed: 3 });
     expect(after.main.tokens).toHaveLength(256);
+  });
+
+  it('checks each reference image against its grid, and plans after it', async () => {
+    const reference = discGrid(16, 16);
+    const base = { prompt: PROMPT, width: 512, height: 512, seed: 1 };
+    await expect(planner.plan({ ...base, references: [discGrid(8, 8)] })).rejects.toMatchObject({
+      field: 'references[0]',
+    });
+    const tooMany = Array.from({ length: 5 }, () => reference);
+    await expect(planner.plan({ ...base, references: tooMany })).rejects.toBeInstanceOf(InvalidInputError);
+    // The plan follows the reference: its disc, recoloured as asked.
+    const plan = await planner.plan({ ...base, prompt: 'make the circle yellow', references: [reference] });
+    expect(plan.main.tokens[4 * 16 + 11]).toBeGreaterThanOrEqual(
+      encodeToken(Region.shape, colour('yellow'), 0),
+    );
+    expect(plan.main.tokens[4 * 16 + 11]).toBeLessThan(encodeToken(Region.shape, colour('yellow') + 1, 0));
+  });
+
+  it('plans concurrent requests with and without references, each as it would alone', async () => {
+    const reference = discGrid(16, 16);
+    const requests = [
+      { prompt: PROMPT, width: 512, height: 512, seed: 31 },
+      { prompt: 'make the background green', width: 512, height: 512, seed: 32, references: [reference] },
+      { prompt: 'a green square under a "TOP" sign', width: 768, height: 512, seed: 33 },
+      {
+        prompt: 'make the circle yellow',
+        width: 512,
+        height: 512,
+        seed: 34,
+        references: [reference, discGrid(16, 16)],
+      },
+      { prompt: 'the circle to purple', width: 512, height: 512, seed: 35, references: [reference] },
+    ];
+    const alone = [];
+    for (const request of requests) alone.push(await planner.plan(request));
+    const together = await Promise.all(requests.map((request) => planner.plan(request)));
+    const mixedBatch = await planner.planBatch(requests);
+    for (const [i, result] of together.entries()) {
+      expect(result.main).toEqual(alone[i]!.main);
+      expect(result.preview).toEqual(alone[i]!.preview);
+      expect(mixedBatch[i]!.main).toEqual(alone[i]!.main);
+    }
+    // Each reference's tokens and its two image markers are part of the prompt.
+    const textOnly = await planner.plan({ ...requests[3]!, references: [] });
+    expect(alone[3]!.promptTokens - textOnly.promptTokens).toBe(2 * (16 * 16 + 2));
   });
 });

@@ -2,7 +2,8 @@ import { InvalidInputError } from '../errors.ts';
 import { DEFAULT_EXECUTION_OPTIONS, type ExecutionOptions } from '../execution/execution-options.ts';
 import { ModelThread } from '../execution/model-thread.ts';
 import type { ModelPack } from '../model-pack.ts';
-import { validateImageSize } from '../sizes.ts';
+import { MAX_REFERENCE_IMAGES } from '../reference-images/reference-image.ts';
+import { mainGridSize, validateImageSize } from '../sizes.ts';
 import type {
   PlanJobRow,
   PlannerJobs,
@@ -31,6 +32,12 @@ export interface PlanRequest {
   topK?: number;
   /** Default true. false re-feeds the whole sequence each step (verification, benchmarks). */
   useKvCache?: boolean;
+  /**
+   * Reference images (image-to-image), as the pack's image tokenizer read them for this
+   * size (ImageTokenizer): main grids of codebook indices, at most 4. The plan follows them.
+   * A plan shares model calls only with plans of as many reference images (planBatchKey in planner-jobs.ts).
+   */
+  references?: TokenGrid[];
 }
 
 export interface PlanResult {
@@ -96,8 +103,10 @@ export class Planner {
   }
 
   /**
-   * Plans several prompts together, of any sizes; row i gets request i's seed and the
-   * tokens it would get alone. One signal and one progress stream for all of them.
+   * Plans several prompts together, of any sizes and numbers of reference images; row i
+   * gets request i's seed and the tokens it would get alone (rows with different numbers
+   * of references decode in different model calls). One signal and one progress stream
+   * for all of them.
    */
   async planBatch(requests: PlanRequest[], options: PlanOptions = {}): Promise<PlanResult[]> {
     if (requests.length === 0) return [];
@@ -172,6 +181,33 @@ export class Planner {
       height: request.height,
       seed: request.seed,
       sampling,
+      references: this.references(request),
     };
+  }
+
+  /** Each reference's tokens, checked against the grid this request's size plans. */
+  private references(request: PlanRequest): number[][] {
+    const references = request.references ?? [];
+    if (!Array.isArray(references) || references.length > MAX_REFERENCE_IMAGES) {
+      throw new InvalidInputError('references', `at most ${MAX_REFERENCE_IMAGES} reference images`);
+    }
+    const { rows, cols } = mainGridSize(this.pack.manifest, request.width, request.height);
+    const { codebookSize } = this.pack.manifest.planner.imageVocab;
+    return references.map((grid, i) => {
+      if (grid?.rows !== rows || grid.cols !== cols || grid.tokens?.length !== rows * cols) {
+        throw new InvalidInputError(
+          `references[${i}]`,
+          `a ${request.width}x${request.height} plan needs a ${rows}x${cols} token grid, got ${grid?.rows}x${grid?.cols}`,
+        );
+      }
+      const bad = grid.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= codebookSize);
+      if (bad >= 0) {
+        throw new InvalidInputError(
+          `references[${i}]`,
+          `token ${bad} is ${grid.tokens[bad]}, not a codebook index`,
+        );
+      }
+      return [...grid.tokens];
+    });
   }
 }

@@ -25,3 +25,34 @@ export function buildPromptText(manifest: ModelPackManifest, prompt: string, lay
   const { main, preview } = layout;
   return `${prompt}${sop}${main.rows} ${main.cols}${eop}${sop}${preview.rows} ${preview.cols}${eop}${beginOfImage}`;
 }
+
+/** Ids the prompt is built from: the text's, and the image markers'. */
+export interface PromptIdsSource {
+  encode(text: string): number[];
+  beginOfImageId: number;
+  endOfImageId: number;
+}
+
+/**
+ * The prompt's ids. Without references, the text prompt's (see buildPromptText). With
+ * reference images, each one's tokens come first, as image ids between begin- and
+ * end-of-image markers, the way GLM-Image's processor puts a source image ahead of the
+ * text: `<|begin_of_image|>{reference}<|end_of_image|>...{prompt}<sop>...<|begin_of_image|>`.
+ */
+export function buildPromptIds(
+  source: PromptIdsSource,
+  manifest: ModelPackManifest,
+  prompt: string,
+  layout: PlanLayout,
+  references: readonly (readonly number[])[] = [],
+): number[] {
+  const { firstTokenId } = manifest.planner.imageVocab;
+  const ids: number[] = [];
+  for (const reference of references) {
+    ids.push(source.beginOfImageId);
+    for (const token of reference) ids.push(firstTokenId + token);
+    ids.push(source.endOfImageId);
+  }
+  ids.push(...source.encode(buildPromptText(manifest, prompt, layout)));
+  return ids;
+}

@@ -1,3 +1,5 @@
+import type { ReferenceCacheSpec } from '../model-pack-manifest.ts';
+import { referenceCache } from './denoiser-reference-cache.ts';
 import { renderGlyphInk } from './glyph-renderer.ts';
 import { DType, GraphBuilder } from './graph-builder.ts';
 import { decodeTokenColours, upsampleNearest } from './preview-model.ts';
@@ -19,13 +21,21 @@ const MIN_SIGMA = 1e-3;
 /** Fraction of the initial noise the grain channels keep in the clean latent. */
 const GRAIN_KEEP = 0.5;
 
-export function buildDenoiserModel(): Uint8Array {
+export interface DenoiserOptions {
+  /** The reference-image cache's inputs and outputs (`decoder.reference.cache`); none when absent. */
+  referenceCache?: ReferenceCacheSpec;
+}
+
+export function buildDenoiserModel(options: DenoiserOptions = {}): Uint8Array {
   const g = new GraphBuilder('glm_image_reference_denoiser');
   const sample = g.input('sample', DType.float, ['batch', latentChannels, 'latent_height', 'latent_width']);
   const timestep = g.input('timestep', DType.float, ['batch']);
   const prior = g.input('prior_token_id', DType.int64, ['batch', 'prior_height', 'prior_width']);
   const drop = g.input('prior_token_drop', DType.bool, ['batch']);
   const glyphIds = g.input('glyph_ids', DType.int64, ['batch', 'glyph_length']);
+  const reference = options.referenceCache
+    ? referenceCache(g, options.referenceCache, sample, prior)
+    : undefined;
 
   const { rgb, isPanel } = decodeTokenColours(g, prior);
   const base = g.op('Sub', [g.op('Mul', [rgb, g.scalar(2)]), g.scalar(1)]);
@@ -60,7 +70,11 @@ export function buildDenoiserModel(): Uint8Array {
   const target = g.op('Where', [dropped, g.scalar(0), raw]);
 
   const stats = (values: number[], hint: string) => g.constFloat(values, [1, latentChannels, 1, 1], hint);
-  const x0 = g.op('Div', [g.op('Sub', [target, stats(LATENTS_MEAN, 'mean')]), stats(LATENTS_STD, 'std')]);
+  const planned = g.op('Div', [
+    g.op('Sub', [target, stats(LATENTS_MEAN, 'mean')]),
+    stats(LATENTS_STD, 'std'),
+  ]);
+  const x0 = reference ? reference.read(planned) : planned;
   const sigma = g.op('Max', [g.op('Div', [timestep, g.scalar(1000)]), g.scalar(MIN_SIGMA)]);
   const sigma4 = g.op('Reshape', [sigma, g.constInt64([-1, 1, 1, 1], [4])]);
   const towardsTarget = g.op('Div', [g.op('Sub', [sample, x0]), sigma4]);

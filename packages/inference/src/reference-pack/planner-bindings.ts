@@ -34,8 +34,19 @@ export const C = {
   imageTokens: 33,
   textNouns: 34,
   relation: 35, // RELATION_SLOTS x [direction (+1 above, -1 below), text before, objects before]
+  /** Palette index + 1 of the colour the first background noun has by default (sky: blue). */
+  backgroundDefaultId: 41,
+  groundDefaultId: 42,
+  // Sequence bookkeeping (sequenceContributions), the same in every kind of step:
+  /** Real tokens so far: a token's index among them is this count before it. */
+  tokens: 43,
+  /** Reference images in the prompt (their closing end-of-image markers). */
+  references: 44,
+  /** Index among the real tokens of the first reference's first image token. */
+  referenceStart: 45,
+  eops: 46,
 } as const;
-export const CONTRIBUTION_WIDTH = C.relation + 3 * RELATION_SLOTS;
+export const CONTRIBUTION_WIDTH = C.eops + 1;
 
 export interface PromptSoFar {
   /**
@@ -118,8 +129,27 @@ export function promptContributions(
   // The colour a noun is given: the nearest colour word before it, within reach.
   const nounBetween = exclusiveSum(nounOf(backSlot), 2);
   const wordsBetween = exclusiveSum(backSlot[F.wordStart]!, 2);
+  // A colour word that follows a noun of its own ("the circle red, on a wall") is that
+  // noun's (see `predicative` below): no later noun takes it. For window entries k < j,
+  // the tokens between them are the entries k+1..j-1.
+  const nonLinking = sub(f(1), backSlot[F.linking]!);
+  const nearer = exclusiveSum(nonLinking, 2); // [B,S,K,1]: non-linking entries nearer than k
+  const between = sub(g.op('Transpose', [nearer], { perm: [0, 1, 3, 2] }), add(nearer, nonLinking)); // [B,S,k,j]
+  const fartherEntries = g.constFloat(
+    Array.from({ length: LOOKBACK_TOKENS * LOOKBACK_TOKENS }, (_, i) =>
+      i % LOOKBACK_TOKENS > Math.floor(i / LOOKBACK_TOKENS) ? 1 : 0,
+    ),
+    [LOOKBACK_TOKENS, LOOKBACK_TOKENS],
+    'farther_entries',
+  );
+  const ownNoun = g.op(
+    'ReduceMax',
+    [mul(g.op('Transpose', [nounOf(backSlot)], { perm: [0, 1, 3, 2] }), eq(between, 0), fartherEntries)],
+    { axes: [-1], keepdims: 1 },
+  ); // [B,S,K,1]
   const candidate = mul(
     backSlot[F.isColour]!,
+    sub(f(1), ownNoun),
     eq(nounBetween, 0),
     toFloat(g.op('LessOrEqual', [wordsBetween, f(COLOUR_LOOKBACK_WORDS)])),
   );
@@ -135,16 +165,37 @@ export function promptContributions(
   const isNoun = nounOf(nowSlot);
   const boundId = mul(g.split(picked, FEATURE_WIDTH)[F.colourId]!, isNoun);
   const boundOneHot = mul(slice(picked, F.colour, PALETTE.length), isNoun);
-  const nounColourId = g.op('Where', [
-    g.op('Greater', [boundId, f(0)]),
-    boundId,
-    mul(nowSlot[F.defaultColourId]!, isNoun),
-  ]);
-  /** The colour of the first noun of `slot` given one, written by that noun alone. */
+  const defaultId = mul(nowSlot[F.defaultColourId]!, isNoun);
+  const nounColourId = g.op('Where', [g.op('Greater', [boundId, f(0)]), boundId, defaultId]);
+
+  // A colour after its noun ("make the background green", "the circle that is red"): it
+  // belongs to the nearest noun before it when only linking words stand between them.
+  const nounBefore = mul(nounOf(backSlot), eq(nearer, 0)); // [B,S,K,1], one k at most
+  const target = g.split(
+    g.op('Squeeze', [
+      g.op('MatMul', [g.op('Transpose', [nounBefore], { perm: [0, 1, 3, 2] }), back]),
+      i64([2]),
+    ]),
+    FEATURE_WIDTH,
+  ); // the features of that noun, or zeros
+  const predicative = mul(nowSlot[F.isColour]!, nounOf(target));
+  const predicativeId = mul(predicative, nowSlot[F.colourId]!);
+  /**
+   * What the first writer of `pastSlotIndex` writes: a noun of kind `slot` with a colour
+   * (`colourId`), or a colour word following a noun of that kind.
+   */
   const firstColoured = (slot: number, pastSlotIndex: number, colourId = nounColourId) => {
-    const coloured = mul(nowSlot[slot]!, positive(colourId));
-    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(coloured));
-    return mul(coloured, eq(earlier, 0), colourId);
+    const byNoun = mul(nowSlot[slot]!, positive(colourId));
+    const byColour = mul(predicative, target[slot]!);
+    const writes = add(byNoun, byColour);
+    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(writes));
+    return mul(eq(earlier, 0), add(mul(byNoun, colourId), mul(byColour, predicativeId)));
+  };
+  /** The default colour of the first noun of `slot` that has one, whatever it was given. */
+  const firstDefault = (slot: number, pastSlotIndex: number) => {
+    const has = mul(nowSlot[slot]!, positive(defaultId));
+    const earlier = add(positive(past(pastSlotIndex)), exclusiveSum(has));
+    return mul(has, eq(earlier, 0), defaultId);
   };
 
   // Grid sizes, read after `<sop>`; the preview grid's `<sop>` follows the main grid's `<eop>`.
@@ -161,8 +212,16 @@ export function promptContributions(
   const kindId = add(add(nowSlot[F.circle]!, mul(nowSlot[F.square]!, f(2))), mul(nowSlot[F.triangle]!, f(3)));
   const slotted = (value: string) =>
     Array.from({ length: OBJECT_SLOTS }, (_, k) => mul(object, value, eq(objectsBefore, k)));
+  // An object's colour: its noun's, or else a colour following it (the latest object).
+  const objectColours = Array.from({ length: OBJECT_SLOTS }, (_, k) => {
+    const byNoun = mul(object, eq(objectsBefore, k));
+    const byColour = mul(predicative, target[F.object]!, eq(objectsBefore, k + 1));
+    const writes = add(mul(byNoun, positive(nounColourId)), byColour);
+    const earlier = add(positive(past(C.objectColourId + k)), exclusiveSum(writes));
+    return add(mul(byNoun, nounColourId), mul(byColour, eq(earlier, 0), predicativeId));
+  });
   const textNoun = nowSlot[F.textNoun]!;
-  const freeColours = sub(slice(now, F.colour, PALETTE.length), boundOneHot);
+  const freeColours = sub(mul(slice(now, F.colour, PALETTE.length), sub(f(1), predicative)), boundOneHot);
 
   const direction = sub(nowSlot[F.above]!, nowSlot[F.below]!);
   const relation = add(nowSlot[F.above]!, nowSlot[F.below]!);
@@ -179,13 +238,14 @@ export function promptContributions(
     return [mul(gate, direction), mul(gate, textBefore), mul(gate, objectsBefore)];
   }).flat();
 
+  const none = mul(object, f(0));
   const parts = [
-    firstColoured(F.background, C.backgroundColourId),
+    firstColoured(F.background, C.backgroundColourId, boundId),
     nowSlot[F.ground]!,
-    firstColoured(F.ground, C.groundColourId),
+    firstColoured(F.ground, C.groundColourId, boundId),
     firstColoured(F.textNoun, C.panelColourId, boundId),
     object,
-    ...slotted(nounColourId),
+    ...objectColours,
     ...slotted(kindId),
     freeColours,
     doubleQuote,
@@ -194,9 +254,12 @@ export function promptContributions(
     mul(gridWidth, sub(f(1), afterEop3)),
     mul(gridHeight, afterEop2),
     mul(gridWidth, afterEop3),
-    nowSlot[F.image]!,
+    none, // image tokens: sequenceContributions
     textNoun,
     ...relations,
+    firstDefault(F.background, C.backgroundDefaultId),
+    firstDefault(F.ground, C.groundDefaultId),
+    ...[C.tokens, C.references, C.referenceStart, C.eops].map(() => none),
   ];
   const contributions = g.op('Concat', parts, { axis: -1 });
   return g.op('Pad', [contributions, i64([0, 0, 0, 0, 0, FEATURE_WIDTH - CONTRIBUTION_WIDTH])]);

@@ -3,6 +3,7 @@ import {
   COLOUR_WORDS,
   DOUBLE_QUOTES,
   GROUND_NOUNS,
+  LINKING_WORDS,
   RELATION_WORDS,
   SHAPE_NOUNS,
   SINGLE_QUOTES,
@@ -44,6 +45,13 @@ export const F = {
   /** Not a `##` continuation piece: a word, a number or a punctuation mark. */
   wordStart: 35,
   isColour: 36,
+  /** 1 for every token (padding is zeroed): counts give each token its index among the real ones. */
+  real: 37,
+  endOfImage: 38,
+  /** A word that may stand between a noun and its colour after it (LINKING_WORDS). */
+  linking: 39,
+  /** The codebook index of an image token (0 otherwise): not in the table, written from the id. */
+  tokenValue: 40,
 } as const;
 export const FEATURE_WIDTH = 2 * headDim;
 
@@ -57,7 +65,7 @@ const colourIdOf = (name: string | undefined) => PALETTE.findIndex((p) => p.name
 
 /** The embedding table [TABLE_ROWS, FEATURE_WIDTH]. */
 export function buildEmbeddingTable(): Float32Array {
-  if (headDim < 32 || F.isColour >= FEATURE_WIDTH) {
+  if (headDim < 32 || F.tokenValue >= FEATURE_WIDTH) {
     throw new Error('the reference planner is wired for headDim >= 32');
   }
   const table = new Float32Array(TABLE_ROWS * FEATURE_WIDTH);
@@ -95,8 +103,11 @@ export function buildEmbeddingTable(): Float32Array {
   }
   set(idOf(SOP_TOKEN), F.sop);
   set(idOf(EOP_TOKEN), F.eop);
+  for (const word of LINKING_WORDS) set(idOf(word), F.linking);
   for (const row of [IMAGE_ROW, BEGIN_ROW, END_ROW]) set(row, F.image);
   set(BEGIN_ROW, F.beginOfImage);
+  set(END_ROW, F.endOfImage);
+  for (let row = 0; row < TABLE_ROWS; row += 1) set(row, F.real);
   return table;
 }
 
@@ -115,4 +126,5 @@ export const SEMANTIC_SLOTS: readonly number[] = [
   F.colourId,
   F.defaultColourId,
   F.isColour,
+  F.linking,
 ];

@@ -2,8 +2,13 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPlannerModel } from './planner-model.ts';
-import { END_OF_IMAGE_ID, IMAGE_TOKEN_OFFSET, REFERENCE_MANIFEST } from './reference-manifest.ts';
-import { decodeToken, PALETTE, Region } from './semantic-codebook.ts';
+import {
+  BEGIN_OF_IMAGE_ID,
+  END_OF_IMAGE_ID,
+  IMAGE_TOKEN_OFFSET,
+  REFERENCE_MANIFEST,
+} from './reference-manifest.ts';
+import { decodeToken, encodeToken, PALETTE, Region } from './semantic-codebook.ts';
 import { buildTokenizerJson, PAD_ID } from './tokenizer-json.ts';
 
 const { numLayers, numKvHeads, headDim, imageVocab, sampling } = REFERENCE_MANIFEST.planner;
@@ -419,5 +424,66 @@ describe('reference planner model', () => {
     expect(shortCells.main(4, 4)).toMatchObject({ region: Region.shape, colour: colour('gold') });
     expect(shortCells.main(0, 0)).toMatchObject({ region: Region.background, colour: colour('white') });
     expect(cellsOf(batched.tokens[0]!, SMALL).main(0, 0)).toMatchObject({ colour: colour('black') });
+  });
+
+  it('binds a colour that follows its noun across linking words, and only then', async () => {
+    const g = grid(gridsFor(512, 512).main, { h: 1, w: 1 });
+    const background = await layoutOf('make the background green', g);
+    expect(
+      background.cells.mainCells.every((c) => c.region === Region.background && c.colour === colour('green')),
+    ).toBe(true);
+    const circle = await layoutOf('a circle that is red on a wall painted blue', g);
+    expect(circle.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    expect(circle.cells.main(0, 0)).toMatchObject({ region: Region.background, colour: colour('blue') });
+    // A colour that found its noun is not taken again by the next one.
+    const kept = await layoutOf('make the circle red, keep the background', g);
+    expect(kept.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    expect(kept.cells.main(0, 0).colour).toBe(colour('white'));
+    // A named colour beats a default one, wherever it stands: the sky is blue unless told.
+    expect((await layoutOf('turn the sky to purple', g)).cells.main(0, 0).colour).toBe(colour('purple'));
+    expect((await layoutOf('a sky', g)).cells.main(0, 0).colour).toBe(colour('blue'));
+    // Anything else between them keeps them apart: the colour draws a circle of its own.
+    const apart = await layoutOf('a wall and red', g);
+    expect(apart.cells.main(0, 0).colour).toBe(colour('white'));
+    expect(apart.cells.main(8, 8)).toMatchObject({ region: Region.shape, colour: colour('red') });
+  });
+
+  it('lays a reference image out cell by cell, the same however the prompt is chunked', async () => {
+    const main = { h: 8, w: 8 };
+    const g = grid(main, { h: 4, w: 4 });
+    const reference = Array.from({ length: main.h * main.w }, (_, i) => {
+      const [r, c] = [Math.floor(i / main.w), i % main.w];
+      return r >= 1 && r <= 3 && c >= 5 && c <= 7
+        ? encodeToken(Region.shape, colour('red'), 128)
+        : encodeToken(Region.background, colour('blue'), 128);
+    });
+    const prompt = [
+      BEGIN_OF_IMAGE_ID,
+      ...reference.map((t) => t + IMAGE_TOKEN_OFFSET),
+      END_OF_IMAGE_ID,
+      ...promptIds('make the background green', g),
+    ];
+    const whole = await generate([prompt], [4], g.count + 1);
+    expect((await generate([prompt], [4], g.count + 1, 4)).tokens).toEqual(whole.tokens);
+    // Padded beside a longer prompt without a reference, too.
+    const padded = await generate(
+      [promptIds(`${'a very plain '.repeat(30)}blue circle`, g), prompt],
+      [1, 4],
+      g.count + 1,
+    );
+    expect(padded.tokens[1]).toEqual(whole.tokens[0]);
+    const cells = cellsOf(whole.tokens[0]!, g);
+    for (let r = 0; r < main.h; r += 1) {
+      for (let c = 0; c < main.w; c += 1) {
+        const inShape = r >= 1 && r <= 3 && c >= 5 && c <= 7;
+        expect(cells.main(r, c), `${r},${c}`).toMatchObject(
+          inShape
+            ? { region: Region.shape, colour: colour('red') }
+            : { region: Region.background, colour: colour('green') },
+        );
+      }
+    }
+    expect(cells.preview(0, 3)).toMatchObject({ region: Region.shape, colour: colour('red') });
+    expect(cells.preview(3, 0)).toMatchObject({ region: Region.background, colour: colour('green') });
   });
 });

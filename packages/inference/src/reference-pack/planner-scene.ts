@@ -1,5 +1,6 @@
 import { DType, type GraphBuilder } from './graph-builder.ts';
 import { C, OBJECT_SLOTS, RELATION_SLOTS } from './planner-bindings.ts';
+import { referenceCell, type SequenceTokens } from './planner-reference.ts';
 import { REFERENCE_MANIFEST } from './reference-manifest.ts';
 import { CODEBOOK_SIZE, DETAIL_LEVELS, PALETTE, REGION_COUNT } from './semantic-codebook.ts';
 
@@ -41,8 +42,12 @@ const LAYOUT = {
  * Logits [B, S, image vocab] of the next image token from the prompt state [B, S, 64]
  * (causal sums of the contributions in planner-bindings.ts): which cell comes next, what
  * the scene puts there, and a shading level sampled around a position-dependent shade.
+ *
+ * With a reference image in the prompt, the reference lays the scene out instead: each
+ * cell keeps the region the reference has under it, and its colour unless the prompt
+ * names one for that kind of region ("make the background green").
  */
-export function sceneLogits(g: GraphBuilder, state: string): string {
+export function sceneLogits(g: GraphBuilder, state: string, sequence: SequenceTokens): string {
   const i64 = (values: number[]) => g.constInt64(values, [values.length]);
   const f = (v: number) => g.scalar(v);
   const add = (...xs: string[]) => xs.reduce((a, b) => g.op('Add', [a, b]));
@@ -71,9 +76,9 @@ export function sceneLogits(g: GraphBuilder, state: string): string {
   const free = ch(C.freeColours, PALETTE.length);
   const hasFree = positive(g.op('ReduceSum', [free, i64([-1])], { keepdims: 1 }));
   const freeColour = toFloat(g.op('ArgMax', [free], { axis: -1, keepdims: 1 }));
-  const background = colourOr(ch(C.backgroundColourId), f(WHITE));
+  const background = colourOr(ch(C.backgroundColourId), colourOr(ch(C.backgroundDefaultId), f(WHITE)));
   const hasGround = positive(ch(C.groundCount));
-  const ground = colourOr(ch(C.groundColourId), f(GRAY));
+  const ground = colourOr(ch(C.groundColourId), colourOr(ch(C.groundDefaultId), f(GRAY)));
   const panelColour = colourOr(ch(C.panelColourId), f(WHITE));
   const hasText = or(
     g.op('GreaterOrEqual', [ch(C.doubleQuotes), f(2)]),
@@ -202,7 +207,7 @@ export function sceneLogits(g: GraphBuilder, state: string): string {
   const edgeLogit = (sd: string, steepness = EDGE_STEEPNESS) => mul(div(sd, cellUnit), f(-steepness));
   const zero = mul(k, f(0));
   const never = add(zero, f(NEVER));
-  const regionLogits = g.op(
+  const promptRegionLogits = g.op(
     'Concat',
     [
       zero,
@@ -215,15 +220,33 @@ export function sceneLogits(g: GraphBuilder, state: string): string {
 
   // --- colour per region: the named colour wins, the rest are far below -----------------
   const backgroundHere = where(and(hasGround, g.op('Greater', [y, groundTop])), ground, background);
-  const regionColour = toInt(
-    g.op(
-      'Concat',
-      [add(backgroundHere, zero), add(nearestColour, zero), add(panelColour, zero), add(panelColour, zero)],
-      {
-        axis: -1,
-      },
-    ),
+  const promptColours = g.op(
+    'Concat',
+    [add(backgroundHere, zero), add(nearestColour, zero), add(panelColour, zero), add(panelColour, zero)],
+    { axis: -1 },
   );
+
+  // --- or the reference's layout, recoloured where the prompt says -----------------------
+  const hasReference = positive(ch(C.references));
+  const reference = referenceCell(g, sequence, {
+    start: ch(C.referenceStart),
+    row: g.op('Floor', [mul(y, safeMainH)]),
+    col: g.op('Floor', [mul(x, safeMainW)]),
+    cols: safeMainW,
+  });
+  const regionIds = g.constFloat([0, 1, 2, 3], [REGION_COUNT], 'region_ids');
+  const regionLogits = where(
+    hasReference,
+    where(g.op('Equal', [reference.region, regionIds]), f(0), f(NEVER)),
+    promptRegionLogits,
+  );
+  const asked = (slot: number) => colourOr(ch(slot), reference.colour);
+  const referenceColours = g.op(
+    'Concat',
+    [asked(C.backgroundColourId), asked(C.objectColourId), asked(C.panelColourId), reference.colour],
+    { axis: -1 },
+  );
+  const regionColour = toInt(where(hasReference, referenceColours, promptColours));
   const palette = g.constInt64(
     Array.from(PALETTE, (_, i) => i),
     [PALETTE.length],

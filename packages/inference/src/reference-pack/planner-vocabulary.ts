@@ -130,6 +130,15 @@ export const RELATION_WORDS: ReadonlyMap<string, 1 | -1> = new Map([
   ['underneath', -1],
 ]);
 
+/**
+ * Words that may stand between a noun and a colour that follows it and is meant for it:
+ * "make the background green", "the circle that is red", "turn the sky to purple".
+ */
+export const LINKING_WORDS: readonly string[] = [
+  ...'to into is are be become becomes turn turns turned now in that which all fully completely'.split(' '),
+  ...'painted colored coloured'.split(' '),
+];
+
 /** Nouns that usually introduce rendered text; the quote marks themselves decide the layout. */
 export const TEXT_NOUNS: readonly string[] = [
   'text',

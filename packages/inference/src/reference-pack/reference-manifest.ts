@@ -37,6 +37,7 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
     grid: { mainPatch: 32, previewSide: 16 },
     sampling: { temperature: 0.9, topP: 0.75, topK: 0 },
+    imageTokenizer: { model: 'image_tokenizer.onnx' },
   },
   decoder: {
     denoiser: 'denoiser.onnx',
@@ -57,6 +58,18 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
     defaultSteps: 50,
     defaultGuidanceScale: 1.5,
+    reference: {
+      vaeEncoder: 'vae_encoder.onnx',
+      cache: {
+        numLayers: 1,
+        numHeads: 1,
+        // One entry per 16x16-pixel patch token: its 2x2 latent cells of 16 channels.
+        headDim: 64,
+        input: 'reference_key_values',
+        mask: 'reference_attention_mask',
+        output: 'reference_present',
+      },
+    },
   },
   preview: { model: 'preview.onnx', cellPixels: 8 },
   scorers: [
@@ -71,3 +84,15 @@ export const REFERENCE_MANIFEST: ModelPackManifest = {
     },
   ],
 };
+
+/**
+ * `manifest` without the parts that take reference images (the planner's image tokenizer
+ * and the decoder's reference cache): a text-to-image pack, which loads as such and
+ * refuses reference images with a clear error. Packs that reuse the reference manifest's
+ * sections but build none of those models start from this.
+ */
+export function withoutReferenceImages(manifest: ModelPackManifest): ModelPackManifest {
+  const { imageTokenizer: _tokenizer, ...planner } = manifest.planner;
+  const { reference: _reference, ...decoder } = manifest.decoder;
+  return { ...manifest, planner, decoder };
+}

@@ -1,14 +1,17 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UnsupportedFeatureError } from '@glm-image/shared/errors';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Decoder } from '../decoder/decoder.ts';
 import { PreviewRenderer } from '../decoder/preview-renderer.ts';
 import { loadModelPack, type ModelPack } from '../model-pack.ts';
+import { supportsReferenceImages } from '../model-pack-manifest.ts';
+import { ImageTokenizer } from '../planner/image-tokenizer.ts';
 import { Planner } from '../planner/planner.ts';
-import { buildPack } from './build-pack.ts';
+import { buildPack, REFERENCE_PACK } from './build-pack.ts';
 import { fixedCostPack } from './fixed-cost-pack.ts';
 import { PACK_NAMES, packSpec } from './packs.ts';
 import { zeroCostPack } from './zero-cost-pack.ts';
@@ -16,7 +19,8 @@ import { zeroCostPack } from './zero-cost-pack.ts';
 /**
  * The zero-cost and fixed-cost packs, built by the reference pack's builder: they pass
  * the same validation, plan and render through the same runtimes, and give images of
- * the size asked for.
+ * the size asked for. They build none of the reference-image models, so they are
+ * text-to-image packs that refuse reference images.
  */
 
 const FIXED_COST_WORK = 3;
@@ -86,6 +90,41 @@ describe.each(['zero-cost', 'fixed-cost'] as const)('the %s pack', (name) => {
     const first = await render(1);
     expect((await render(1)).equals(first)).toBe(true);
     expect((await render(2)).equals(first)).toBe(false);
+  });
+  it('takes no reference images: names none of their models and refuses them by name', async () => {
+    const pack = packs[name];
+    expect(supportsReferenceImages(pack.manifest)).toBe(false);
+    expect([pack.files.imageTokenizer, pack.files.vaeEncoder]).toEqual([undefined, undefined]);
+    expect(await ImageTokenizer.load(pack)).toBeNull();
+    const image = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#2040d0' } })
+      .png()
+      .toBuffer();
+    const main = { rows: 2, cols: 2, tokens: [0, 5, 10, 15] };
+    const refused = await decoder
+      .render({
+        prompt: 'x',
+        main,
+        width: 64,
+        height: 64,
+        seed: 1,
+        steps: 1,
+        references: [{ image, tokens: main }],
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(UnsupportedFeatureError);
+    expect((refused as Error).message).toContain(pack.manifest.name);
+  });
+});
+
+describe('buildPack', () => {
+  it('refuses a spec whose manifest names a model it has no builder for', async () => {
+    const dir = join(root, 'incomplete');
+    await expect(buildPack(dir, { ...REFERENCE_PACK, imageTokenizer: undefined })).rejects.toThrow(
+      'names an image tokenizer but builds none',
+    );
+    await expect(buildPack(dir, { ...REFERENCE_PACK, vaeEncoder: undefined })).rejects.toThrow(
+      'names a VAE encoder but builds none',
+    );
   });
 });
 

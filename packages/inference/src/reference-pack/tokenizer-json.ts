@@ -4,6 +4,7 @@ import {
   COMMON_WORDS,
   DOUBLE_QUOTES,
   GROUND_NOUNS,
+  LINKING_WORDS,
   MAX_NUMBER_TOKEN,
   RELATION_WORDS,
   SHAPE_NOUNS,
@@ -58,6 +59,7 @@ export function buildTextVocabulary(): Map<string, number> {
     ...RELATION_WORDS.keys(),
     ...TEXT_NOUNS,
     ...COMMON_WORDS,
+    ...LINKING_WORDS,
   ]) {
     add(word);
   }

@@ -2,7 +2,7 @@ import type { ModelPackManifest } from '../model-pack-manifest.ts';
 import type { PackSpec } from './build-pack.ts';
 import { DType, GraphBuilder } from './graph-builder.ts';
 import { upsampleNearest } from './preview-model.ts';
-import { END_OF_IMAGE_ID, REFERENCE_MANIFEST } from './reference-manifest.ts';
+import { END_OF_IMAGE_ID, REFERENCE_MANIFEST, withoutReferenceImages } from './reference-manifest.ts';
 import { buildTokenizerJson } from './tokenizer-json.ts';
 
 /**
@@ -11,8 +11,12 @@ import { buildTokenizerJson } from './tokenizer-json.ts';
  * (queues, lifecycle, object store, threads) and not the model. The planner returns flat
  * logits over a 16-entry codebook, the denoiser returns its sample as the velocity, the
  * VAE shows the first three latent channels, and sizes start at 64x64 with a 2x2
- * preview grid, so a generation is a handful of tiny tensors.
+ * preview grid, so a generation is a handful of tiny tensors. It builds no image tokenizer,
+ * VAE encoder or reference cache, so it is text-to-image only and refuses reference images.
  */
+
+/** The reference manifest's sections, less the reference-image models this pack does not build. */
+const TEXT_TO_IMAGE = withoutReferenceImages(REFERENCE_MANIFEST);
 
 const CODEBOOK = 16;
 const LATENT_CHANNELS = 4;
@@ -24,7 +28,7 @@ export const ZERO_COST_MANIFEST: ModelPackManifest = {
   name: 'glm-image-zero-cost',
   sizes: { multiple: 32, min: 64, max: 2048, maxAspectRatio: 4, default: { width: 64, height: 64 } },
   planner: {
-    ...REFERENCE_MANIFEST.planner,
+    ...TEXT_TO_IMAGE.planner,
     numLayers: 1,
     numKvHeads: 1,
     headDim: 1,
@@ -33,12 +37,12 @@ export const ZERO_COST_MANIFEST: ModelPackManifest = {
     grid: { mainPatch: 32, previewSide: 2 },
   },
   decoder: {
-    ...REFERENCE_MANIFEST.decoder,
+    ...TEXT_TO_IMAGE.decoder,
     latentChannels: LATENT_CHANNELS,
     vaeScaleFactor: SCALE,
     latentsMean: new Array<number>(LATENT_CHANNELS).fill(0),
     latentsStd: new Array<number>(LATENT_CHANNELS).fill(1),
-    glyphs: { ...REFERENCE_MANIFEST.decoder.glyphs, maxLength: 16 },
+    glyphs: { ...TEXT_TO_IMAGE.decoder.glyphs, maxLength: 16 },
     defaultSteps: 8,
   },
   preview: { model: 'preview.onnx', cellPixels: 8 },

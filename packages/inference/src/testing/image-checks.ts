@@ -55,6 +55,48 @@ export function dominantChannel([r, g, b]: [number, number, number]): 'red' | 'g
   return null;
 }
 
+/** Where pixels of one dominant channel lie in an image, in fractions of its size. */
+export interface ColourRegion {
+  /** Share of the image's pixels. */
+  fraction: number;
+  /** Their mean position, or undefined when there are none. */
+  centroid?: { x: number; y: number };
+}
+
+/** The pixels whose dominant channel (see dominantChannel) is `colour`. */
+export async function colourRegion(image: Buffer, colour: 'red' | 'green' | 'blue'): Promise<ColourRegion> {
+  const { data, info } = await sharp(image).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  let [count, sumX, sumY] = [0, 0, 0];
+  for (let p = 0; p < info.width * info.height; p += 1) {
+    const i = p * info.channels;
+    if (dominantChannel([data[i]!, data[i + 1]!, data[i + 2]!]) !== colour) continue;
+    count += 1;
+    sumX += (p % info.width) + 0.5;
+    sumY += Math.floor(p / info.width) + 0.5;
+  }
+  const fraction = count / (info.width * info.height);
+  if (count === 0) return { fraction };
+  return { fraction, centroid: { x: sumX / count / info.width, y: sumY / count / info.height } };
+}
+
+/** A flat disc on a flat background, as a PNG: the simplest picture to edit. */
+export async function discImage(options: {
+  width: number;
+  height: number;
+  /** Centre and radius, in fractions of the width (x, radius) and height (y). */
+  disc: { x: number; y: number; radius: number };
+  fill: [number, number, number];
+  background: [number, number, number];
+}): Promise<Buffer> {
+  const { width, height, disc, fill, background } = options;
+  const rgb = (c: [number, number, number]) => `rgb(${c.join(',')})`;
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">` +
+    `<rect width="${width}" height="${height}" fill="${rgb(background)}"/>` +
+    `<circle cx="${disc.x * width}" cy="${disc.y * height}" r="${disc.radius * width}" fill="${rgb(fill)}"/></svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
 /** Languages of the tesseract models `scripts/ensure-deps.sh` installs. */
 export type OcrLanguage = 'eng' | 'chi_sim';
 
