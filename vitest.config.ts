@@ -9,6 +9,8 @@ export default defineConfig({
       'scripts/**/*.test.ts',
       'tests/**/*.test.ts',
     ],
+    // The fault suite runs on its own: npm run test:faults (vitest.faults.config.ts).
+    exclude: ['**/node_modules/**', 'tests/faults/**'],
     // Integration tests start their own redis-server, S3 server and worker processes;
     // two cores cannot run many of those side by side without starving BullMQ locks.
     fileParallelism: true,

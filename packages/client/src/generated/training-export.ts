@@ -21,6 +21,21 @@ export interface components {
             generation_id: string;
             created_at: string;
             prompt: string;
+            /** @description The reference images both stages were conditioned on, in order; [] for text-to-image. */
+            reference_images: {
+                /** @description Object-store key of the reference image, as stored with the generation. */
+                key: string;
+                width: number;
+                height: number;
+                format: string;
+                sha256: string;
+                /** @description Its semantic tokens as the planner read them (tokens.json); null once the stored plan is gone. */
+                tokens: {
+                    rows: number;
+                    cols: number;
+                    tokens: number[];
+                } | null;
+            }[];
             width: number;
             height: number;
             seed: number;
@@ -136,6 +151,21 @@ export interface components {
                 cols: number;
                 tokens: number[];
             } | null;
+            /** @description The reference images both stages were conditioned on, in order; [] for text-to-image. */
+            reference_images: {
+                /** @description Object-store key of the reference image, as stored with the generation. */
+                key: string;
+                width: number;
+                height: number;
+                format: string;
+                sha256: string;
+                /** @description Its semantic tokens as the planner read them (tokens.json); null once the stored plan is gone. */
+                tokens: {
+                    rows: number;
+                    cols: number;
+                    tokens: number[];
+                } | null;
+            }[];
             /** @description The quoted spans of the prompt: the only text the decoder sees. */
             glyph_text: string[];
             width: number;
@@ -248,6 +278,21 @@ export interface components {
                 cols: number;
                 tokens: number[];
             } | null;
+            /** @description The reference images both stages were conditioned on, in order; [] for text-to-image. */
+            reference_images: {
+                /** @description Object-store key of the reference image, as stored with the generation. */
+                key: string;
+                width: number;
+                height: number;
+                format: string;
+                sha256: string;
+                /** @description Its semantic tokens as the planner read them (tokens.json); null once the stored plan is gone. */
+                tokens: {
+                    rows: number;
+                    cols: number;
+                    tokens: number[];
+                } | null;
+            }[];
             glyph_text: string[];
             chosen: {
                 generation_id: string;

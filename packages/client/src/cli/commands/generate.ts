@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { GenerationUpdate } from '../../event-stream.ts';
-import type { Generation, OutputFormat } from '../../types.ts';
+import { type Generation, isTerminal, type OutputFormat } from '../../types.ts';
 import { exitCodeOfStatus } from '../exit-codes.ts';
 import { type CommandContext, printJson } from './context.ts';
 
@@ -68,7 +68,9 @@ export async function followAndSave(context: CommandContext, request: FollowRequ
       });
   };
   const onUpdate = (update: GenerationUpdate) => {
-    progress.update(update.generation);
+    // The end is shown once, below, after the preview's line: a download still in
+    // flight must not print its line under "succeeded".
+    if (!isTerminal(update.generation.status)) progress.update(update.generation);
     if (update.generation.preview) savePreview();
   };
   progress.update(submitted);
