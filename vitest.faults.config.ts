@@ -14,6 +14,7 @@ export default defineConfig({
     // Limits only catch a hang: every test waits for conditions.
     testTimeout: 1_200_000,
     hookTimeout: 300_000,
+    expect: { poll: { timeout: 300_000 } },
     env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true', NODE_NO_WARNINGS: '1' },
   },
 });

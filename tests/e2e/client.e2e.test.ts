@@ -212,7 +212,7 @@ describe('the client SDK', () => {
         webhook: { url: `${receiver.url}/hooks`, events: ['generation.succeeded'] },
       });
       await client.wait(submitted.id);
-      await expect.poll(() => receiver.requests.length, { timeout: 60_000 }).toBe(1);
+      await expect.poll(() => receiver.requests.length, { timeout: 120_000 }).toBe(1);
       const delivery = receiver.requests[0]!;
       const event = verifyWebhook(SECRET, delivery.body, delivery.headers);
       expect(event.type).toBe('generation.succeeded');

@@ -161,7 +161,7 @@ describe('a plan approved before the decoder runs', () => {
       data: { status: 'succeeded', outputs: [] },
     });
     await expect
-      .poll(() => deliveredEvents(submitted.id), { timeout: 30_000 })
+      .poll(() => deliveredEvents(submitted.id), { timeout: 120_000 })
       .toEqual(['generation.planned', 'generation.succeeded']);
 
     // Approved: rendered twice, with other seeds. The decoder runs, the planner does not.
@@ -183,7 +183,7 @@ describe('a plan approved before the decoder runs', () => {
       const [r, g, b] = await meanColour(image, { x: 0, y: 0, w: 0.1, h: 0.1 });
       expect(Math.min(r, b)).toBeGreaterThan(g + 60);
       await expect
-        .poll(() => deliveredEvents(render.id), { timeout: 30_000 })
+        .poll(() => deliveredEvents(render.id), { timeout: 120_000 })
         .toEqual(['generation.succeeded']);
     }
     expect(done[0]!.outputs[0]!.sha256).not.toBe(done[1]!.outputs[0]!.sha256);

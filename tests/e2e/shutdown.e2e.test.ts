@@ -37,7 +37,7 @@ it('a planner given SIGTERM mid-plan finishes the plan, then exits 0', async () 
   const final = await client.waitFor(submitted.id, undefined, 180_000);
   expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
   await expect
-    .poll(() => exitsOf('planner-1'), { timeout: 30_000 })
+    .poll(() => exitsOf('planner-1'), { timeout: 120_000 })
     .toEqual(['planner-1: exited (0); restarting in 250 ms']);
   expect(system.logs.some((line) => line.startsWith('planner-1') && line.includes('handed back'))).toBe(
     false,
@@ -56,7 +56,7 @@ it('a decoder given SIGTERM past its grace hands the job back, exits 0, and the 
   await client.waitFor(submitted.id, (g) => g.status === 'decoding' && (g.progress.step ?? 0) >= 1, 120_000);
   stack.decoders[0]!.kill('SIGTERM');
   await expect
-    .poll(() => exitsOf('decoder-1'), { timeout: 30_000 })
+    .poll(() => exitsOf('decoder-1'), { timeout: 120_000 })
     .toEqual(['decoder-1: exited (0); restarting in 250 ms']);
   expect(system.logs.some((line) => line.startsWith('decoder-1') && line.includes('handed back'))).toBe(true);
   const final = await client.waitFor(submitted.id, undefined, 180_000);

@@ -73,7 +73,7 @@ it('follows a generation from the API through both workers to the object store i
   expect((await client.waitFor(submitted.id)).status).toBe('succeeded');
 
   // Spans are exported in batches every few seconds.
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 120_000;
   const ofGeneration = () => {
     const root = spans.find(
       (s) => s.name === 'generation.enqueue' && s.attributes['generation.id'] === submitted.id,

@@ -41,7 +41,7 @@ afterAll(async () => {
 });
 
 async function eventually<T>(read: () => T | Promise<T>, until: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const value = await read();
     if (until(value) || Date.now() > deadline) return value;

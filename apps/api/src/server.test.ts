@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 
 async function waitUntilServing(origin: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (child?.exitCode !== null) throw new Error('the API process exited during start-up');
     const ok = await fetch(`${origin}/healthz`).then(

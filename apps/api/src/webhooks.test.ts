@@ -163,7 +163,7 @@ describe('the delivery worker in the API process', () => {
   }
 
   async function eventually<T>(read: () => Promise<T>, until: (value: T) => boolean): Promise<T> {
-    const deadline = Date.now() + 15_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const value = await read();
       if (until(value) || Date.now() > deadline) return value;

@@ -109,7 +109,7 @@ it('fails a generation whose tokens do not fit its size, as a model input error,
   expect(failed?.error?.code).toBe('invalid_input');
   // The record fails before BullMQ moves the job to failed: wait for the job's own state.
   await expect
-    .poll(async () => decodeQueue.getJobState(decodeJobId(record.id)), { timeout: 30_000 })
+    .poll(async () => decodeQueue.getJobState(decodeJobId(record.id)), { timeout: 120_000 })
     .toBe('failed');
   expect((await decodeQueue.getJob(decodeJobId(record.id)))?.attemptsMade).toBe(1);
 });

@@ -72,7 +72,7 @@ const imageKey = (record: GenerationRecord, index: number) =>
   `generations/${record.tenant}/${record.id}/${index}.png`;
 
 /** Resolves true once `condition` holds, false if it never does within the time given. */
-async function eventually(condition: () => Promise<boolean>, timeoutMs = 30_000): Promise<boolean> {
+async function eventually(condition: () => Promise<boolean>, timeoutMs = 120_000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await condition()) return true;
@@ -176,9 +176,9 @@ describe('stopped with a job rendering and one queued behind it', () => {
     objects.holdUntil(imageKey(rendering, 0), 'the queued job was handed back', handedBack);
     await enqueueDecode(rendering);
     await enqueueDecode(queued);
-    await expect.poll(() => stepOf(rendering.id), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => stepOf(rendering.id), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
     await expect
-      .poll(() => decodeQueue.getJobState(decodeJobId(queued.id)), { timeout: 60_000 })
+      .poll(() => decodeQueue.getJobState(decodeJobId(queued.id)), { timeout: 120_000 })
       .toBe('active');
     await stopping.stop();
     objects.close();
@@ -213,9 +213,9 @@ describe('stopped with a job rendering and one queued behind it', () => {
     const queued = await planned({ steps: 50 });
     await enqueueDecode(rendering);
     await enqueueDecode(queued);
-    await expect.poll(() => stepOf(rendering.id), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => stepOf(rendering.id), { timeout: 120_000 }).toBeGreaterThanOrEqual(1);
     await expect
-      .poll(() => decodeQueue.getJobState(decodeJobId(queued.id)), { timeout: 60_000 })
+      .poll(() => decodeQueue.getJobState(decodeJobId(queued.id)), { timeout: 120_000 })
       .toBe('active');
     await stopping.stop();
 

@@ -116,7 +116,7 @@ async function scored(record: GenerationRecord, until: (r: GenerationRecord) => 
         latest = await fixture.store.get(record.id);
         return latest !== null && until(latest);
       },
-      { timeout: 90_000, interval: 100 },
+      { timeout: 120_000, interval: 100 },
     )
     .toBe(true);
   return latest!;
@@ -202,7 +202,7 @@ describe('evaluate job', () => {
     await fixture.lifecycle.fail(record.id, { code: 'model_error', message: 'bad' });
     await evaluations.request(record);
     await expect
-      .poll(async () => (await queue.getJob(evaluateJobId(record.id)))?.finishedOn, { timeout: 30_000 })
+      .poll(async () => (await queue.getJob(evaluateJobId(record.id)))?.finishedOn, { timeout: 120_000 })
       .toBeDefined();
     const after = await fixture.store.get(record.id);
     expect(after?.status).toBe('failed');

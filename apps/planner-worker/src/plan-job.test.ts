@@ -95,7 +95,7 @@ it('samples the same plan for the same seed', async () => {
 it('fails a job whose payload is not a plan job, without retrying it', async () => {
   const job = await planQueue.add('plan', { generationId: 42 }, { jobId: 'not-a-plan', attempts: 3 });
   await expect
-    .poll(async () => (await planQueue.getJob(job.id!))?.failedReason, { timeout: 30_000 })
+    .poll(async () => (await planQueue.getJob(job.id!))?.failedReason, { timeout: 120_000 })
     .toContain('invalid plan job payload');
   expect((await planQueue.getJob(job.id!))?.attemptsMade).toBe(1);
 });
@@ -106,7 +106,7 @@ it('ends a generation canceled before its plan job ran, counting nothing twice',
   await fixture.lifecycle.requestCancel(record.id);
   await planQueue.add('plan', { generationId: record.id, tenant: 'acme' }, { jobId: record.id });
   await expect
-    .poll(async () => (await planQueue.getJob(record.id))?.finishedOn, { timeout: 30_000 })
+    .poll(async () => (await planQueue.getJob(record.id))?.finishedOn, { timeout: 120_000 })
     .toBeDefined();
   expect(await fixture.store.get(record.id)).toMatchObject({ status: 'canceled' });
   expect(await decodeQueue.getJob(decodeJobId(record.id))).toBeUndefined();
@@ -131,7 +131,7 @@ it('ends a plan-only generation succeeded after the planner: preview and tokens,
   );
   // The job finished without handing anything on.
   await expect
-    .poll(async () => (await planQueue.getJob(record.id))?.finishedOn, { timeout: 30_000 })
+    .poll(async () => (await planQueue.getJob(record.id))?.finishedOn, { timeout: 120_000 })
     .toBeDefined();
   expect(await decodeQueue.getJob(decodeJobId(record.id))).toBeUndefined();
 });

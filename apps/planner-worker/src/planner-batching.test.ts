@@ -58,7 +58,7 @@ async function plannedTokens(id: string): Promise<number> {
 it('a job that arrives while a long plan decodes joins the batch and completes first', async () => {
   // 1536x1536: 256 preview + 2304 main tokens; the joining 512x512 plan needs 512.
   await submit('gen_batch_long', { prompt: 'a blue square above a red circle', width: 1536, height: 1536 });
-  await expect.poll(() => plannedTokens('gen_batch_long'), { timeout: 60_000 }).toBeGreaterThan(0);
+  await expect.poll(() => plannedTokens('gen_batch_long'), { timeout: 120_000 }).toBeGreaterThan(0);
   await submit('gen_batch_join', { prompt: 'a green triangle', width: 512, height: 512, seed: 3 });
 
   await fixture.waitForRecord('gen_batch_join', (status) => status === 'decoding');
@@ -82,7 +82,7 @@ it('a canceled plan leaves the batch; the others still finish', async () => {
   await submit('gen_batch_b', { prompt: 'a yellow square', width: 1024, height: 1024, seed: 6 });
   await submit('gen_batch_c', { prompt: 'a white sign that says "OK"', width: 768, height: 512, seed: 7 });
   for (const id of ['gen_batch_a', 'gen_batch_b', 'gen_batch_c']) {
-    await expect.poll(() => plannedTokens(id), { timeout: 60_000 }).toBeGreaterThan(0);
+    await expect.poll(() => plannedTokens(id), { timeout: 120_000 }).toBeGreaterThan(0);
   }
   await fixture.lifecycle.requestCancel('gen_batch_b');
   const canceled = await fixture.waitForRecord('gen_batch_b', (status) => status === 'canceled');

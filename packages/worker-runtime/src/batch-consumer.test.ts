@@ -67,21 +67,21 @@ it('holds at most its batch of jobs and takes the next one as soon as a slot fre
   });
   for (let i = 1; i <= 5; i++)
     await queue.add('plan', { generationId: `g${i}`, tenant: 't' }, { jobId: `j${i}` });
-  await expect.poll(() => started.length, { timeout: 30_000 }).toBe(3);
+  await expect.poll(() => started.length, { timeout: 120_000 }).toBe(3);
   expect(await queue.getWaitingCount()).toBe(2);
   expect(await queue.getActiveCount()).toBe(3);
 
   gates.get(started[1]!)!.open();
-  await expect.poll(() => started.length, { timeout: 30_000 }).toBe(4);
+  await expect.poll(() => started.length, { timeout: 120_000 }).toBe(4);
   expect((await queue.getJob(started[1]!))?.finishedOn).toBeDefined();
   expect(await queue.getWaitingCount()).toBe(1);
   // The others kept their slots all along.
   expect(await queue.getActiveCount()).toBe(3);
 
   for (const id of started) gates.get(id)?.open();
-  await expect.poll(() => started.length, { timeout: 30_000 }).toBe(5);
+  await expect.poll(() => started.length, { timeout: 120_000 }).toBe(5);
   for (const id of started) gates.get(id)?.open();
-  await expect.poll(() => queue.getCompletedCount(), { timeout: 30_000 }).toBe(5);
+  await expect.poll(() => queue.getCompletedCount(), { timeout: 120_000 }).toBe(5);
 });
 
 it('fails a job its processor threw for, and its generation once the attempts are used', async () => {
@@ -97,7 +97,7 @@ it('fails a job its processor threw for, and its generation once the attempts ar
     { generationId: record.id, tenant: 'acme' },
     { attempts: 2, backoff: 0 },
   );
-  await expect.poll(async () => (await queue.getJob(job.id!))?.finishedOn, { timeout: 30_000 }).toBeDefined();
+  await expect.poll(async () => (await queue.getJob(job.id!))?.finishedOn, { timeout: 120_000 }).toBeDefined();
   const failed = await queue.getJob(job.id!);
   expect(failed?.failedReason).toBe('boom');
   expect(failed?.attemptsMade).toBe(2);
@@ -118,12 +118,12 @@ it('keeps renewing the lock of a job held longer than its lock lasts', async () 
     { LOCK_DURATION_MS: '1500', STALLED_INTERVAL_MS: '300' },
   );
   const job = await queue.add('plan', { generationId: 'g', tenant: 't' });
-  await expect.poll(() => calls, { timeout: 30_000 }).toBe(1);
+  await expect.poll(() => calls, { timeout: 120_000 }).toBe(1);
   // Hold the job through several lock lifetimes and stalled-job checks.
   const heldUntil = Date.now() + 4 * env.LOCK_DURATION_MS;
-  await expect.poll(() => Date.now() > heldUntil, { timeout: 60_000, interval: 200 }).toBe(true);
+  await expect.poll(() => Date.now() > heldUntil, { timeout: 120_000, interval: 200 }).toBe(true);
   g.open();
-  await expect.poll(() => queue.getCompletedCount(), { timeout: 30_000 }).toBe(1);
+  await expect.poll(() => queue.getCompletedCount(), { timeout: 120_000 }).toBe(1);
   const done = await queue.getJob(job.id!);
   expect(done?.stalledCounter).toBe(0);
   expect(done?.attemptsMade).toBe(1);
@@ -162,7 +162,7 @@ it('runs the stalled-job check itself and fails a job stalled too often as worke
   );
   await checker.startStalledCheckTimer();
   await queue.add('plan', { generationId: record.id, tenant: 'acme' }, { jobId: record.id, attempts: 3 });
-  await expect.poll(() => takes, { timeout: 60_000 }).toBe(MAX_STALLED_COUNT + 1);
+  await expect.poll(() => takes, { timeout: 120_000 }).toBe(MAX_STALLED_COUNT + 1);
   await Promise.all([frozen.close(true), checker.close()]);
   await closeRedis(redis);
 
@@ -201,7 +201,7 @@ it('on stop hands a running job back without spending an attempt and leaves wait
     { SHUTDOWN_GRACE_MS: '0' },
   );
   const job = await queue.add('plan', { generationId: record.id, tenant: 'acme' }, { jobId: record.id });
-  await expect.poll(async () => queue.getActiveCount(), { timeout: 30_000 }).toBe(1);
+  await expect.poll(async () => queue.getActiveCount(), { timeout: 120_000 }).toBe(1);
   await queue.add('plan', { generationId: 'other', tenant: 'acme' }, { jobId: 'other' });
   await consumer.stop();
   running.splice(0);

@@ -117,7 +117,7 @@ async function finished(queue: Queue<WebhookJobData>, id: string): Promise<Job<W
       const state = await job?.getState();
       expect(['completed', 'failed']).toContain(state);
     },
-    { timeout: 20_000, interval: 50 },
+    { timeout: 120_000, interval: 50 },
   );
   // Read again: the copy above may predate the move to its final state (attemptsMade lags).
   return (await queue.getJob(id)) ?? job!;
