@@ -575,6 +575,8 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
         page.locator('[data-panel="generation"] [data-role="decode-detail"]').textContent(),
       ).resolves.toBe('plan only: waiting for approval');
       await page.getByRole('button', { name: 'Render again' }).waitFor({ state: 'hidden' });
+      // The picture it edits is shown beside its plan, as the API stored it.
+      await page.getByTestId('edited-from-image').waitFor({ state: 'visible' });
       const plan = await system.client.get(planId);
       expect(plan).toMatchObject({ status: 'succeeded', outputs: [], input: { decode: false } });
       expect(plan.input.reference_images).toHaveLength(1);
@@ -596,6 +598,12 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
       expect(red.centroid!.x).toBeCloseTo(disc.x, 1);
       expect(red.centroid!.y).toBeCloseTo(disc.y, 1);
       expect(dominantChannel(await meanColour(image, { x: 0, y: 0.9, w: 0.1, h: 0.1 }))).toBe('green');
+      // The history tells an edit, a plan waiting for approval and its render apart.
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      const meta = (id: string) =>
+        page.locator(`[data-panel="history"] .history-item[data-id="${id}"] .history-meta`).textContent();
+      await expect.poll(() => meta(planId), { timeout: WAIT_MS }).toContain('seed 11 · edit · plan only · ');
+      expect(await meta(renderId)).toContain('· render · edit · ');
       await outputImages().first().scrollIntoViewIfNeeded();
       await saveScreenshot('playground-approved.png');
       expect(pageProblems).toEqual([]);

@@ -1,7 +1,7 @@
 /**
  * The generation on show: its status, a progress bar per stage, the layout preview as
  * soon as the planner has made it, then the images, the timings of each stage, and a
- * cancel button while it runs. A plan-only generation ends at its preview, with a button
+ * cancel button while it runs; an edit shows the pictures it was made from. A plan-only generation ends at its preview, with a button
  * that approves the plan: it starts the render and follows it to the image.
  */
 import { ApiError } from '../api.js';
@@ -78,6 +78,7 @@ export function mount(root, ctx) {
   const cancel = root.querySelector('[data-action="cancel"]');
   const approve = root.querySelector('[data-action="approve"]');
   const previewFigure = part('preview');
+  const editedFrom = part('edited-from');
   const outputs = part('outputs');
   const error = part('error');
   /**
@@ -99,6 +100,23 @@ export function mount(root, ctx) {
         if (isShown(state)) showError(error, failure);
       },
     );
+  }
+
+  /** The reference images an edit was made from, as the API stored them. */
+  function showReferences(generation, state) {
+    const images = generation.input.reference_images.map((reference, index) => {
+      const img = el('img', { 'data-testid': 'edited-from-image', alt: `Reference image [${index}]` });
+      ctx.images.show(img, reference.url).then(
+        () => {
+          if (isShown(state)) editedFrom.hidden = false;
+        },
+        (failure) => {
+          if (isShown(state)) showError(error, failure);
+        },
+      );
+      return img;
+    });
+    part('edited-from-images').replaceChildren(...images);
   }
 
   async function showOutputs(generation, state) {
@@ -153,6 +171,10 @@ export function mount(root, ctx) {
     }
 
     if (generation.error) showError(error, new ApiError(0, generation.error.code, generation.error.message));
+    if (generation.input.reference_images?.length && !shown.referencesShown) {
+      shown.referencesShown = true;
+      showReferences(generation, shown);
+    }
     if (generation.preview && !shown.previewShown) showPreview(generation, shown);
     if (generation.outputs.length > 0 && !shown.outputsShown) {
       shown.outputsShown = true;
@@ -176,6 +198,8 @@ export function mount(root, ctx) {
     const empty = { value: 0, text: '' };
     shown = { id: generation.id, status: 'queued', stages: { plan: empty, decode: empty } };
     previewFigure.hidden = true;
+    editedFrom.hidden = true;
+    part('edited-from-images').replaceChildren();
     outputs.replaceChildren();
     showError(error, null);
     part('connection').textContent = '';
