@@ -27,7 +27,7 @@ export function referenceMediaType(bytes: Uint8Array): ReferenceMediaType | null
   return null;
 }
 
-/** Base64 without Buffer, so the helper works in browsers as well as Node. */
+/** Base64 without Buffer, so that referenceImage works in browsers as well as Node. */
 function base64(bytes: Uint8Array): string {
   let binary = '';
   const chunk = 0x8000;
