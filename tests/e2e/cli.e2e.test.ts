@@ -1,18 +1,25 @@
 /**
  * The `glm-image` command as a user runs it: a real process against the whole system,
  * checked by its exit code, its output files (image and preview, exported rows) and its
- * stdout.
+ * stdout: generating, editing a picture given with --reference, planning only and
+ * approving the plan.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GlmImageClient } from '../../packages/client/src/index.ts';
+import {
+  colourRegion,
+  discImage,
+  dominantChannel,
+  meanColour,
+} from '../../packages/inference/src/testing/image-checks.ts';
 import { TrainingRowSchema } from '../../packages/shared/src/training-export.ts';
 import { freePort } from '../../packages/testing/src/free-port.ts';
 import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
@@ -293,12 +300,131 @@ describe('glm-image', () => {
     expect((await glmImage(['export', '--stage', 'both'], { apiKey: ADMIN_KEY })).code).toBe(2);
   });
 
+  it('edits a picture given with --reference, and keeps the reference with the generation', async () => {
+    const disc = { x: 0.66, y: 0.34, radius: 0.16 };
+    const picture = await discImage({
+      width: 512,
+      height: 512,
+      disc,
+      fill: [220, 30, 30],
+      background: [30, 70, 220],
+    });
+    await writeFile(join(dir, 'in.png'), picture);
+    const out = join(dir, 'green.png');
+    // A relative path, as a person types it: the command runs in `dir`.
+    const run = await glmImage([
+      'generate',
+      'make the background green',
+      '--reference',
+      'in.png',
+      '--out',
+      out,
+      '--size',
+      '512x512',
+      '--steps',
+      '4',
+      '--seed',
+      '11',
+      '--no-preview',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe(`${out}\n`);
+    const image = await readFile(out);
+    const red = await colourRegion(image, 'red');
+    expect(red.centroid!.x).toBeCloseTo(disc.x, 1);
+    expect(red.centroid!.y).toBeCloseTo(disc.y, 1);
+    expect(dominantChannel(await meanColour(image, { x: 0, y: 0.9, w: 0.1, h: 0.1 }))).toBe('green');
+    const id = /^submitted (\S+)$/m.exec(run.stderr)?.[1];
+    const client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
+    expect(Buffer.from((await client.downloadReference(id!, 0)).bytes).equals(picture)).toBe(true);
+  });
+
+  it('plans only: saves the preview, prints the id, and approve decodes the plan', async () => {
+    const out = join(dir, 'plan.png');
+    const run = await glmImage([
+      'generate',
+      'a yellow triangle on a purple background',
+      '--plan-only',
+      '--out',
+      out,
+      '--size',
+      '512x512',
+      '--steps',
+      '3',
+      '--json',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const { generation, files } = JSON.parse(run.stdout);
+    expect(generation).toMatchObject({ status: 'succeeded', outputs: [], input: { decode: false } });
+    expect(files).toEqual({ outputs: [], preview: join(dir, 'plan.preview.png') });
+    expect((await sharp(await readFile(files.preview)).metadata()).format).toBe('png');
+    expect(existsSync(out)).toBe(false);
+
+    // Without --json, stdout is the id alone, for a script to approve.
+    const plain = await glmImage(['generate', 'a purple square', '--plan-only', '--steps', '3']);
+    expect(plain.code, plain.stderr).toBe(0);
+    const planId = plain.stdout.trim();
+    expect(plain.stdout).toBe(`${planId}\n`);
+    expect(plain.stderr).toContain(`glm-image approve ${planId}`);
+    expect(existsSync(join(dir, `${planId}.preview.png`))).toBe(true);
+
+    const approved = await glmImage(['approve', generation.id, '--out', join(dir, 'approved.png')]);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toBe(`${join(dir, 'approved.png')}\n`);
+    const image = await readFile(join(dir, 'approved.png'));
+    expect(await sharp(image).metadata()).toMatchObject({ format: 'png', width: 512, height: 512 });
+    // The planned purple background: red and blue, little green.
+    const [r, g, b] = await meanColour(image, { x: 0, y: 0, w: 0.1, h: 0.1 });
+    expect(Math.min(r, b)).toBeGreaterThan(g + 60);
+    // render is the same command under its first name.
+    const rendered = await glmImage(['render', generation.id, '--seed', '5', '--json']);
+    expect(rendered.code, rendered.stderr).toBe(0);
+    expect(JSON.parse(rendered.stdout).generation.input).toMatchObject({
+      source_generation_id: generation.id,
+      seed: 5,
+    });
+  });
+
+  it('exits 2 for a --reference file that is missing, not an image, or refused by the API, naming it', async () => {
+    const client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
+    const newest = async () => (await client.list({ limit: 1 })).items[0]?.id;
+    const before = await newest();
+    const missing = await glmImage(['generate', 'make it green', '--reference', 'nowhere.png']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--reference nowhere.png: no such file');
+    expect(missing.stdout).toBe('');
+
+    await writeFile(join(dir, 'notes.png'), 'not a picture');
+    const text = await glmImage(['generate', 'make it green', '--reference', 'notes.png', '--json']);
+    expect(text.code).toBe(2);
+    expect(JSON.parse(text.stdout).error).toEqual({
+      code: 'usage',
+      message: '--reference notes.png: not a PNG, JPEG or WebP image',
+    });
+    const five = Array.from({ length: 5 }, () => ['--reference', 'in.png']).flat();
+    const tooMany = await glmImage(['generate', 'make it green', ...five]);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('at most 4 --reference images');
+    // An image the API will not take (too few pixels) is its refusal, in its words.
+    const tiny = { width: 16, height: 16, channels: 3, background: { r: 0, g: 0, b: 0 } } as const;
+    await writeFile(join(dir, 'tiny.png'), await sharp({ create: tiny }).png().toBuffer());
+    const refused = await glmImage(['generate', 'make it green', '--reference', 'tiny.png', '--json']);
+    expect(refused.code).toBe(2);
+    expect(JSON.parse(refused.stdout).error).toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(/^reference_images\[0\]: /),
+    });
+    // Nothing was stored for any of them.
+    expect(await newest()).toBe(before);
+  });
+
   it('documents its exit codes and every command in --help', async () => {
     const help = await glmImage(['--help']);
     expect(help.code).toBe(0);
+    for (const option of ['--reference', '--plan-only']) expect(help.stdout).toContain(option);
     for (const code of ['0', '1', '2', '3', '4'])
       expect(help.stdout).toMatch(new RegExp(`^ {2}${code} `, 'm'));
-    for (const command of ['generate', 'render', 'status', 'cancel', 'list', 'feedback', 'export'])
+    for (const command of ['generate', 'render', 'approve', 'status', 'cancel', 'list', 'feedback', 'export'])
       expect(help.stdout).toMatch(new RegExp(`^ {2}glm-image ${command} `, 'm'));
   });
 });

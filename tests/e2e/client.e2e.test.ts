@@ -3,7 +3,8 @@
  * Redis and S3 server): a generation followed over Server-Sent Events to its images,
  * the same by polling, a stream cut mid-way and resumed, pagination, re-renders, cancels,
  * typed errors, webhook deliveries verified with the SDK's helper, feedback (replayed under
- * its Idempotency-Key) and the training export read across pages and across a cut.
+ * its Idempotency-Key), the training export read across pages and across a cut, an edit
+ * of a picture sent as a reference, and a plan-only generation approved and decoded.
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -20,10 +21,17 @@ import {
   NotFoundError,
   PermissionDeniedError,
   type RetryEvent,
+  referenceImage,
   type TrainingRow,
   verifyWebhook,
   WebhookVerificationError,
 } from '../../packages/client/src/index.ts';
+import {
+  colourRegion,
+  discImage,
+  dominantChannel,
+  meanColour,
+} from '../../packages/inference/src/testing/image-checks.ts';
 import { TrainingRowSchema } from '../../packages/shared/src/training-export.ts';
 import { startFaultProxy } from '../support/fault-proxy.ts';
 import { API_KEY, type E2eSystem, startSystem } from './harness.ts';
@@ -330,6 +338,73 @@ describe('the client SDK', () => {
       } finally {
         await proxy.close();
       }
+    });
+  });
+
+  describe('editing and plans approved before decoding', () => {
+    it('edits a picture sent as a reference, and gives the reference back as it was sent', async () => {
+      const disc = { x: 0.66, y: 0.34, radius: 0.16 };
+      const picture = await discImage({
+        width: 512,
+        height: 512,
+        disc,
+        fill: [220, 30, 30],
+        background: [30, 70, 220],
+      });
+      const submitted = await client.submit({
+        prompt: 'make the background green',
+        ...small,
+        seed: 11,
+        reference_images: [referenceImage(picture)],
+      });
+      expect(submitted.input.reference_images).toHaveLength(1);
+      const edited = await client.wait(submitted.id);
+      expect(edited.status, JSON.stringify(edited.error)).toBe('succeeded');
+
+      // The disc stays where the reference had it; the background turned green.
+      const image = Buffer.from((await client.downloadOutput(edited.id, 0)).bytes);
+      const red = await colourRegion(image, 'red');
+      expect(red.centroid!.x).toBeCloseTo(disc.x, 1);
+      expect(red.centroid!.y).toBeCloseTo(disc.y, 1);
+      expect(dominantChannel(await meanColour(image, { x: 0, y: 0.9, w: 0.1, h: 0.1 }))).toBe('green');
+
+      const stored = await client.downloadReference(edited.id, 0);
+      expect(stored.contentType).toBe('image/png');
+      expect(Buffer.from(stored.bytes).equals(picture)).toBe(true);
+      await expect(client.downloadReference(edited.id, 1)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('waits for a plan-only generation to its preview, then approves it and waits for the image', async () => {
+      const planned = await client.submit({
+        prompt: 'a yellow triangle on a purple background',
+        ...small,
+        decode: false,
+      });
+      const updates: GenerationUpdate[] = [];
+      const plan = await client.wait(planned.id, { onUpdate: (update) => updates.push(update) });
+      expect(plan).toMatchObject({ status: 'succeeded', outputs: [], input: { decode: false } });
+      expect(updates.at(-1)?.event).toBe('generation.succeeded');
+      const preview = await client.downloadPreview(plan.id);
+      expect((await sharp(Buffer.from(preview.bytes)).metadata()).format).toBe('png');
+      await expect(client.downloadOutput(plan.id, 0)).rejects.toBeInstanceOf(NotFoundError);
+
+      const approved = await client.approve(plan.id, { seed: 3 });
+      expect(approved.input).toMatchObject({ source_generation_id: plan.id, seed: 3 });
+      const decoded = await client.wait(approved.id);
+      expect(decoded.status, JSON.stringify(decoded.error)).toBe('succeeded');
+      expect(decoded.outputs).toHaveLength(1);
+      const image = Buffer.from((await client.downloadOutput(decoded.id, 0)).bytes);
+      // The planned purple background: red and blue, little green.
+      const [r, g, b] = await meanColour(image, { x: 0, y: 0, w: 0.1, h: 0.1 });
+      expect(Math.min(r, b)).toBeGreaterThan(g + 60);
+      // Approved again: another render of the same plan.
+      const again = await client.wait((await client.approve(plan.id, { seed: 4 })).id);
+      expect(again.status).toBe('succeeded');
+      expect(again.outputs[0]!.sha256).not.toBe(decoded.outputs[0]!.sha256);
+    });
+
+    it('refuses an approval of a plan that does not exist', async () => {
+      await expect(client.approve('no-such-generation')).rejects.toBeInstanceOf(NotFoundError);
     });
   });
 });

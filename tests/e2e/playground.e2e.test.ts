@@ -4,17 +4,24 @@
  * pack). A person's path through it: enter the key and a prompt, watch the layout
  * preview and then the image appear, rate it and say what is wrong with it, see the
  * evaluator's scores once one runs, render it again with another seed, cancel a
- * generation (while the page rides out an API restart), read the API's errors, and
- * come back to the history. The screenshot is checked against the downloaded image.
+ * generation (while the page rides out an API restart), read the API's errors, come
+ * back to the history, and edit a picture: pick reference images, plan only, approve
+ * the plan and see the edited image. The screenshot is checked against the downloaded
+ * image.
  */
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dominantChannel, meanColour } from '../../packages/inference/src/testing/image-checks.ts';
+import {
+  colourRegion,
+  discImage,
+  dominantChannel,
+  meanColour,
+} from '../../packages/inference/src/testing/image-checks.ts';
 import { REPO_ROOT } from '../../scripts/stack/start-stack.ts';
 import { API_KEY, type E2eSystem, type GenerationView, startSystem } from './harness.ts';
 
@@ -23,6 +30,8 @@ const TIGHT_KEY = 'e2e-tight-key-0123456789abcdef';
 const PROMPT = 'a red circle on a blue background with a sign that says "HI"';
 /** Generous: the machine running this may be busy with other work. */
 const WAIT_MS = 180_000;
+/** The largest reference image the API takes here: small, so that a photo-sized one is refused. */
+const REFERENCE_MAX_BYTES = 256 * 1024;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -38,6 +47,8 @@ const eventRequests: Array<{ url: string; lastEventId: string | undefined }> = [
 const feedbackRequests: Array<{ url: string; headers: Record<string, string>; body: unknown }> = [];
 /** Paths of the generations the page read with GET. */
 const generationReads: string[] = [];
+/** Bodies of the submits the page sent. */
+const submits: Array<{ prompt: string; reference_images?: string[]; decode?: boolean }> = [];
 
 interface Judged extends GenerationView {
   quality?: Partial<Record<'plan' | 'decode', { scores: Record<string, number> }>>;
@@ -78,6 +89,7 @@ beforeAll(async () => {
         { sha256: sha256(API_KEY), tenant: 'e2e', rate_per_minute: 100_000 },
         { sha256: sha256(TIGHT_KEY), tenant: 'tight', rate_per_minute: 1 },
       ]),
+      REFERENCE_IMAGE_MAX_BYTES: String(REFERENCE_MAX_BYTES),
     },
   });
   userDataDir = await mkdtemp(join(tmpdir(), 'glm-playground-chromium-'));
@@ -111,6 +123,7 @@ beforeAll(async () => {
       feedbackRequests.push({ url: path, headers: request.headers(), body: request.postDataJSON() });
     }
     if (request.method() === 'GET' && /^\/v1\/generations\/[^/]+$/.test(path)) generationReads.push(path);
+    if (request.method() === 'POST' && path === '/v1/generations') submits.push(request.postDataJSON());
   });
   await page.addInitScript({ content: PAGE_RECORDER });
 }, 180_000);
@@ -491,5 +504,111 @@ describe('the playground in a browser', { timeout: 300_000 }, () => {
     await outputImages().first().waitFor({ state: 'visible' });
     await saveScreenshot('playground-history.png', { fullPage: true });
     expect(pageProblems).toEqual([]);
+  });
+
+  it('edits a picture: picks references, plans only, approves the plan and shows the edited image', async () => {
+    await page.goto(system.stack.apiUrl);
+    await setKey(API_KEY);
+    const files = await mkdtemp(join(tmpdir(), 'glm-playground-references-'));
+    try {
+      const disc = { x: 0.66, y: 0.34, radius: 0.16 };
+      const picture = join(files, 'disc.png');
+      await writeFile(
+        picture,
+        await discImage({ width: 512, height: 512, disc, fill: [220, 30, 30], background: [30, 70, 220] }),
+      );
+      // Noise does not compress: a PNG larger than the API takes here.
+      const noise = join(files, 'photo.png');
+      const raw = { width: 512, height: 512, channels: 3 } as const;
+      await writeFile(
+        noise,
+        await sharp(randomBytes(512 * 512 * 3), { raw })
+          .png()
+          .toBuffer(),
+      );
+
+      const form = page.locator('[data-panel="generate"]');
+      const thumbnails = form.getByTestId('reference');
+      // Five picked: four kept, and the page says so.
+      await form
+        .getByLabel('Add reference images')
+        .setInputFiles([picture, noise, picture, picture, picture]);
+      await expect.poll(() => thumbnails.count(), { timeout: WAIT_MS }).toBe(4);
+      await form.getByText('Up to 4 reference images: 1 not added.').waitFor();
+      expect(await form.getByLabel('Add reference images').isDisabled()).toBe(true);
+      await form.getByRole('button', { name: 'Remove reference image [3]' }).click();
+      await form.getByRole('button', { name: 'Remove reference image [2]' }).click();
+      await expect.poll(() => thumbnails.count()).toBe(2);
+      await form.getByAltText('Reference image [1]: photo.png').waitFor({ state: 'visible' });
+
+      await fillForm({
+        Prompt: 'make the background green',
+        Width: '512',
+        Height: '512',
+        Seed: '11',
+        Steps: '4',
+      });
+      await form.getByLabel(/Plan only/).check();
+      await page.getByRole('button', { name: 'Generate', exact: true }).click();
+      // The API's words, naming the reference it refused by the index the thumbnail shows.
+      const error = form.locator('[role="alert"]');
+      await error.waitFor({ state: 'visible' });
+      const refusal = await error.textContent();
+      expect(refusal).toMatch(/^invalid_input reference_images\[1\]: /);
+      expect(refusal).toContain(`at most ${REFERENCE_MAX_BYTES} bytes`);
+
+      await form.getByRole('button', { name: 'Remove reference image [1]' }).click();
+      await expect.poll(() => thumbnails.count()).toBe(1);
+      await page.getByRole('button', { name: 'Generate', exact: true }).click();
+      const planId = await waitForShownId((id) => id !== '' && id !== firstId);
+      expect(submits.at(-1)).toMatchObject({ prompt: 'make the background green', decode: false });
+      expect(submits.at(-1)?.reference_images).toHaveLength(1);
+      expect(submits.at(-1)?.reference_images?.[0]).toMatch(/^data:image\/png;base64,/);
+
+      // The plan ends at its preview, waiting for approval.
+      await waitForStatus('succeeded');
+      await page.getByTestId('preview-image').waitFor({ state: 'visible' });
+      const approve = page.getByRole('button', { name: 'Approve and decode' });
+      await approve.waitFor({ state: 'visible' });
+      expect(await outputImages().count()).toBe(0);
+      await expect(
+        page.locator('[data-panel="generation"] [data-role="decode-detail"]').textContent(),
+      ).resolves.toBe('plan only: waiting for approval');
+      await page.getByRole('button', { name: 'Render again' }).waitFor({ state: 'hidden' });
+      // The picture it edits is shown beside its plan, as the API stored it.
+      await page.getByTestId('edited-from-image').waitFor({ state: 'visible' });
+      const plan = await system.client.get(planId);
+      expect(plan).toMatchObject({ status: 'succeeded', outputs: [], input: { decode: false } });
+      expect(plan.input.reference_images).toHaveLength(1);
+      await saveScreenshot('playground-plan-only.png');
+
+      // Approved: the render is followed to the edited image.
+      await approve.click();
+      const renderId = await waitForShownId((id) => id !== planId);
+      await approve.waitFor({ state: 'hidden' });
+      await waitForStatus('succeeded');
+      await outputImages().first().waitFor({ state: 'visible' });
+      await expect(
+        page.locator('[data-panel="generation"] [data-role="plan-detail"]').textContent(),
+      ).resolves.toContain(`reused the plan of ${planId}`);
+      const render = await system.client.get(renderId);
+      expect(render.input).toMatchObject({ source_generation_id: planId });
+      const image = await system.client.download(render.outputs[0]!.url);
+      const red = await colourRegion(image, 'red');
+      expect(red.centroid!.x).toBeCloseTo(disc.x, 1);
+      expect(red.centroid!.y).toBeCloseTo(disc.y, 1);
+      expect(dominantChannel(await meanColour(image, { x: 0, y: 0.9, w: 0.1, h: 0.1 }))).toBe('green');
+      // The history tells an edit, a plan waiting for approval and its render apart.
+      await page.getByRole('button', { name: 'Refresh' }).click();
+      const meta = (id: string) =>
+        page.locator(`[data-panel="history"] .history-item[data-id="${id}"] .history-meta`).textContent();
+      await expect.poll(() => meta(planId), { timeout: WAIT_MS }).toContain('seed 11 · edit · plan only · ');
+      expect(await meta(renderId)).toContain('· render · edit · ');
+      await outputImages().first().scrollIntoViewIfNeeded();
+      await saveScreenshot('playground-approved.png');
+      expect(pageProblems).toEqual([]);
+    } finally {
+      await rm(files, { recursive: true, force: true });
+    }
   });
 });

@@ -23,7 +23,7 @@ import {
  * every caller would otherwise write again: the key, retries of 429/503 honouring
  * `Retry-After`, an Idempotency-Key on every submit and every piece of feedback, typed
  * errors, following a generation to its end over Server-Sent Events (or by polling),
- * pagination, downloads, and the training export read row by row across its pages.
+ * pagination, downloads, plans approved before decoding, and the training export read row by row across its pages.
  * `client.api` is the raw typed client, for routes this class has no method for yet.
  */
 
@@ -124,7 +124,12 @@ export class GlmImageClient {
     return result as Exclude<T, { data?: never }>;
   }
 
-  /** Submits a generation; answers it queued (or finished, when `waitSeconds` saw it end). */
+  /**
+   * Submits a generation; answers it queued (or finished, when `waitSeconds` saw it end).
+   * `reference_images` (up to 4, see `referenceImage`) makes it an edit of those images;
+   * `decode: false` makes it plan only: it ends `succeeded` with its layout preview and
+   * no outputs, and `approve` decodes it.
+   */
   async submit(body: CreateGenerationRequest, options: SubmitOptions = {}): Promise<Generation> {
     const header: Record<string, string> = {
       'idempotency-key': options.idempotencyKey ?? crypto.randomUUID(),
@@ -205,6 +210,21 @@ export class GlmImageClient {
       options.signal,
     );
     return data;
+  }
+
+  /**
+   * Approves a plan: decodes a plan-only generation (submitted with `decode: false`,
+   * ended `succeeded` with its preview and no outputs) with its own decoder settings, or
+   * with those given. Answers the render, a new generation, queued; follow it with
+   * `wait`. A plan may be approved as many times as wanted, each a new render; the same
+   * as `render`, named for the plan-then-approve flow.
+   */
+  async approve(
+    id: string,
+    settings: CreateRenderRequest = {},
+    options: CallOptions = {},
+  ): Promise<Generation> {
+    return this.render(id, settings, options);
   }
 
   /**
@@ -395,6 +415,22 @@ export class GlmImageClient {
       () =>
         this.api.GET('/v1/generations/{id}/preview', {
           params: { path: { id } },
+          parseAs: 'arrayBuffer',
+          signal: options.signal,
+        }),
+      options.signal,
+    );
+    return { bytes: new Uint8Array(data), contentType: response.headers.get('content-type') ?? '' };
+  }
+
+  /** One reference image of an image-to-image generation, as it was sent. */
+  async downloadReference(id: string, index: number, options: CallOptions = {}): Promise<Download> {
+    const { data, response } = await this.call(
+      `GET /v1/generations/${id}/references/${index}`,
+      'always',
+      () =>
+        this.api.GET('/v1/generations/{id}/references/{index}', {
+          params: { path: { id, index } },
           parseAs: 'arrayBuffer',
           signal: options.signal,
         }),

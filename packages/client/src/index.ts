@@ -24,6 +24,13 @@ export {
   ServiceUnavailableError,
 } from './errors.ts';
 export type { GenerationUpdate } from './event-stream.ts';
+export {
+  ReferenceImageError,
+  type ReferenceMediaType,
+  referenceImage,
+  referenceImageFromFile,
+  referenceMediaType,
+} from './reference-images.ts';
 export type { RetryEvent, RetryOptions } from './retry.ts';
 export * from './types.ts';
 export { verifyWebhook, type WebhookHeaders, WebhookVerificationError } from './webhooks.ts';

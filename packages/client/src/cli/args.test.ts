@@ -23,6 +23,7 @@ describe('the command line', () => {
       json: false,
       quiet: false,
       body: { prompt: 'a cat', width: 768, height: 512, seed: 7, n: 2, output_format: 'webp' },
+      references: [],
       out: 'cat.webp',
       preview: null,
       wait: true,
@@ -37,6 +38,39 @@ describe('the command line', () => {
     });
     expect(parseCommand(['list', '--all', '--json'])).toMatchObject({ name: 'list', all: true, json: true });
     expect(parseCommand([])).toEqual({ name: 'help' });
+  });
+
+  it('takes up to four reference images and plan-only for generate, and approve as render', () => {
+    expect(
+      parseCommand([
+        'generate',
+        'make it green',
+        '--reference',
+        'a.png',
+        '--reference',
+        'b.jpg',
+        '--plan-only',
+      ]),
+    ).toMatchObject({
+      name: 'generate',
+      body: { prompt: 'make it green', decode: false },
+      references: ['a.png', 'b.jpg'],
+    });
+    expect(parseCommand(['generate', 'a cat'])).not.toHaveProperty('body.decode');
+    const five = ['a', 'b', 'c', 'd', 'e'].flatMap((name) => ['--reference', `${name}.png`]);
+    expect(() => parseCommand(['generate', 'a cat', ...five])).toThrow(
+      new UsageError('at most 4 --reference images, not 5'),
+    );
+    expect(() => parseCommand(['render', 'gen_1', '--reference', 'a.png'])).toThrow(UsageError);
+    expect(parseCommand(['approve', 'gen_1', '--seed', '3', '--out', 'x.png'])).toEqual({
+      name: 'approve',
+      json: false,
+      quiet: false,
+      id: 'gen_1',
+      body: { seed: 3, output_format: 'png' },
+      out: 'x.png',
+      wait: true,
+    });
   });
 
   it('turns feedback and export options into the request, with only what was given', () => {

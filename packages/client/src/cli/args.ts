@@ -11,13 +11,18 @@ import { EXIT_CODES_HELP, UsageError } from './exit-codes.ts';
 
 /** The command line: which command, its options, parsed and checked before anything is sent. */
 
+/** As many reference images as the API takes. */
+export const MAX_REFERENCES = 4;
+
 export const USAGE = `glm-image: generate images with a GLM-Image API
 
 Usage:
   glm-image generate "<prompt>" [--out FILE] [--size WxH] [--seed N] [--steps N] [--n N]
-                     [--format png|webp|jpeg] [--guidance X] [--preview FILE | --no-preview] [--no-wait]
+                     [--format png|webp|jpeg] [--guidance X] [--preview FILE | --no-preview]
+                     [--reference FILE ...] [--plan-only] [--no-wait]
   glm-image render <id> [--out FILE] [--size WxH] [--seed N] [--steps N] [--n N] [--format F]
                    [--guidance X] [--no-wait]
+  glm-image approve <id> [the options of render]
   glm-image status <id>
   glm-image cancel <id>
   glm-image list [--limit N] [--cursor CURSOR] [--all]
@@ -30,6 +35,11 @@ generate and render wait for the end, with progress on stderr, and save the imag
 --out (default <id>.<format>; with --n 2 or more, name-1.png, name-2.png, ...). The
 format follows --format, else the extension of --out. generate saves the layout
 preview as soon as the planner has drawn it (default <out>.preview.png).
+
+--reference FILE edits an image (PNG, JPEG or WebP; repeat it for up to ${MAX_REFERENCES}): the
+prompt says what to change ("make the background green"). --plan-only stops after the
+planner: it saves the preview and prints the generation's id; \`glm-image approve <id>\`
+(the same as render) then decodes that plan, as many times as wanted.
 
 feedback rates a succeeded generation: at least one of --rating, --label (repeat it
 for several: text_wrong, layout_wrong, bad_hands, artifacts, ...), --comment, --prefer
@@ -67,6 +77,8 @@ const OPTIONS = {
   format: { type: 'string' },
   guidance: { type: 'string' },
   preview: { type: 'string' },
+  reference: { type: 'string', multiple: true },
+  'plan-only': { type: 'boolean' },
   'no-preview': { type: 'boolean' },
   'no-wait': { type: 'boolean' },
   limit: { type: 'string' },
@@ -84,6 +96,19 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
+const RENDER_OPTIONS: readonly (keyof typeof OPTIONS)[] = [
+  'out',
+  'size',
+  'width',
+  'height',
+  'seed',
+  'steps',
+  'n',
+  'format',
+  'guidance',
+  'no-wait',
+];
+
 /** Which options each command takes, beyond the common ones. */
 const COMMAND_OPTIONS: Record<string, readonly (keyof typeof OPTIONS)[]> = {
   generate: [
@@ -98,9 +123,12 @@ const COMMAND_OPTIONS: Record<string, readonly (keyof typeof OPTIONS)[]> = {
     'guidance',
     'preview',
     'no-preview',
+    'reference',
+    'plan-only',
     'no-wait',
   ],
-  render: ['out', 'size', 'width', 'height', 'seed', 'steps', 'n', 'format', 'guidance', 'no-wait'],
+  render: RENDER_OPTIONS,
+  approve: RENDER_OPTIONS,
   status: [],
   cancel: [],
   list: ['limit', 'cursor', 'all'],
@@ -123,12 +151,22 @@ export type Command =
   | { name: 'help' }
   | (Common & {
       name: 'generate';
+      /** Without `reference_images`: those are read from `references` when the command runs. */
       body: CreateGenerationRequest;
+      /** Paths of the reference images, in order. */
+      references: string[];
       out: string | null;
       preview: string | false | null;
       wait: boolean;
     })
-  | (Common & { name: 'render'; id: string; body: CreateRenderRequest; out: string | null; wait: boolean })
+  | (Common & {
+      /** approve is render under the name of the plan-then-approve flow. */
+      name: 'render' | 'approve';
+      id: string;
+      body: CreateRenderRequest;
+      out: string | null;
+      wait: boolean;
+    })
   | (Common & { name: 'status' | 'cancel'; id: string })
   | (Common & { name: 'list'; limit?: number; cursor?: string; all: boolean })
   | (Common & { name: 'feedback'; id: string; body: CreateFeedbackRequest; idempotencyKey?: string })
@@ -288,16 +326,24 @@ export function parseCommand(argv: readonly string[]): Command {
       if (values.preview !== undefined && values['no-preview']) {
         throw new UsageError('give --preview or --no-preview, not both');
       }
+      const references = values.reference ?? [];
+      if (references.length > MAX_REFERENCES) {
+        throw new UsageError(`at most ${MAX_REFERENCES} --reference images, not ${references.length}`);
+      }
+      const body: CreateGenerationRequest = { prompt: one(rest, 'one prompt'), ...decoderSettings(values) };
+      if (values['plan-only']) body.decode = false;
       return {
         name,
         ...common,
-        body: { prompt: one(rest, 'one prompt'), ...decoderSettings(values) },
+        body,
+        references,
         out: values.out ?? null,
         preview: values['no-preview'] ? false : (values.preview ?? null),
         wait: !values['no-wait'],
       };
     }
     case 'render':
+    case 'approve':
       return {
         name,
         ...common,

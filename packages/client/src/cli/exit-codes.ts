@@ -13,7 +13,10 @@ export const EXIT = {
   succeeded: 0,
   /** The generation failed, or the command could not finish for another reason. */
   failed: 1,
-  /** A usage error, or the API refused the request as sent (400, 401, 403, 404, 409, 413, 415). */
+  /**
+   * A usage error (a --reference file missing or not an image included), or the API
+   * refused the request as sent (400, 401, 403, 404, 409, 413, 415).
+   */
   badInput: 2,
   /** The generation was canceled. */
   canceled: 3,
@@ -44,7 +47,8 @@ export function exitCodeOfError(error: unknown): number {
 export const EXIT_CODES_HELP = `Exit codes:
   0    succeeded (status: the generation succeeded or is still running)
   1    the generation failed, or the command could not finish
-  2    bad input: a usage error, or the API refused the request (400, 401, 403, 404, 409, 413, 415)
+  2    bad input: a usage error (a --reference file missing or not an image included),
+       or the API refused the request (400, 401, 403, 404, 409, 413, 415)
   3    the generation was canceled
   4    the API is unreachable or unavailable (no connection; 429, 503 or 5xx after retries)
   130  interrupted (Ctrl-C); the generation goes on: \`glm-image status <id>\``;

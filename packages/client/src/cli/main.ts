@@ -2,7 +2,7 @@ import { GlmImageClient } from '../client.ts';
 import { ApiError, ConnectionError } from '../errors.ts';
 import { type Command, connectionOf, parseCommand, USAGE } from './args.ts';
 import type { CommandContext } from './commands/context.ts';
-import { followAndSave, previewPath } from './commands/generate.ts';
+import { followAndSave, previewPath, readReferences } from './commands/generate.ts';
 import { cancel, list, status } from './commands/inspect.ts';
 import { exportRows, feedback } from './commands/quality.ts';
 import { EXIT, exitCodeOfError } from './exit-codes.ts';
@@ -26,12 +26,15 @@ async function run(command: Exclude<Command, { name: 'help' }>, context: Command
   const { client } = context;
   switch (command.name) {
     case 'generate': {
-      const submitted = await client.submit(command.body, { signal: context.signal });
+      const body = { ...command.body };
+      if (command.references.length > 0) body.reference_images = await readReferences(command.references);
+      const submitted = await client.submit(body, { signal: context.signal });
       const preview =
         command.preview === false ? false : (command.preview ?? previewPath(command.out, submitted.id));
       return followAndSave(context, { submitted, out: command.out, preview, wait: command.wait });
     }
-    case 'render': {
+    case 'render':
+    case 'approve': {
       const submitted = await client.render(command.id, command.body, { signal: context.signal });
       return followAndSave(context, { submitted, out: command.out, preview: false, wait: command.wait });
     }
@@ -61,7 +64,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     }
     json = command.json;
     jsonLines = command.name === 'export' && command.out === null;
-    generates = command.name === 'generate' || command.name === 'render';
+    generates = command.name === 'generate' || command.name === 'render' || command.name === 'approve';
     const { apiUrl, apiKey } = connectionOf(argv, io.env);
     const progress = new ProgressView(io.stderr, !command.quiet);
     const client = new GlmImageClient({

@@ -57,7 +57,7 @@ export function newIdempotencyKey() {
 }
 
 /** The API's own routes for a generation's images; other URLs are a published bucket's. */
-const IMAGE_ROUTE = /^\/v1\/generations\/[^/]+\/(outputs\/\d+|preview)$/;
+const IMAGE_ROUTE = /^\/v1\/generations\/[^/]+\/(outputs\/\d+|preview|references\/\d+)$/;
 
 /**
  * The path on this API of an image URL the API returned, or null for a public bucket URL.

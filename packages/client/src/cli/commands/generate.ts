@@ -1,13 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { GenerationUpdate } from '../../event-stream.ts';
+import { ReferenceImageError, referenceImageFromFile } from '../../reference-images.ts';
 import { type Generation, isTerminal, type OutputFormat } from '../../types.ts';
-import { exitCodeOfStatus } from '../exit-codes.ts';
+import { exitCodeOfStatus, UsageError } from '../exit-codes.ts';
 import { type CommandContext, printJson } from './context.ts';
 
 /**
  * generate and render: submit, follow the generation to its end with progress, save the
- * layout preview as soon as it exists and the images at the end.
+ * layout preview as soon as it exists and the images at the end. A plan-only generation
+ * ends with its preview and no images: its id is what comes next (`approve <id>`).
  */
 
 const EXTENSIONS: Record<OutputFormat, string> = { png: 'png', webp: 'webp', jpeg: 'jpg' };
@@ -25,6 +27,16 @@ export function outputPaths(out: string | null, id: string, format: OutputFormat
 export function previewPath(out: string | null, id: string): string {
   const stem = out ? out.replace(/\.[^./\\]+$/, '') : id;
   return `${stem}.preview.png`;
+}
+
+/** The --reference files as `data:` URLs; one missing or not an image is a usage error. */
+export async function readReferences(paths: readonly string[]): Promise<string[]> {
+  try {
+    return await Promise.all(paths.map((path) => referenceImageFromFile(path)));
+  } catch (error) {
+    if (error instanceof ReferenceImageError) throw new UsageError(`--reference ${error.message}`);
+    throw error;
+  }
 }
 
 async function save(path: string, bytes: Uint8Array): Promise<void> {
@@ -97,6 +109,9 @@ export async function followAndSave(context: CommandContext, request: FollowRequ
   if (final.error) progress.note(`${final.status}: ${final.error.code}: ${final.error.message}`);
   if (context.json) {
     printJson(context, { generation: final, files: { outputs, preview } });
+  } else if (final.status === 'succeeded' && final.input.decode === false) {
+    context.stdout.write(`${id}\n`);
+    progress.note(`plan only; to decode it: glm-image approve ${id}`);
   } else {
     for (const path of outputs) context.stdout.write(`${path}\n`);
   }

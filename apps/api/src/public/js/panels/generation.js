@@ -1,7 +1,8 @@
 /**
  * The generation on show: its status, a progress bar per stage, the layout preview as
  * soon as the planner has made it, then the images, the timings of each stage, and a
- * cancel button while it runs.
+ * cancel button while it runs; an edit shows the pictures it was made from. A plan-only generation ends at its preview, with a button
+ * that approves the plan: it starts the render and follows it to the image.
  */
 import { ApiError } from '../api.js';
 import { el, formatBytes, formatMs, showError, TERMINAL } from '../dom.js';
@@ -42,7 +43,9 @@ function stages(generation, before) {
   }
 
   const decode = { value: before.decode.value, text: before.decode.text };
-  if (status === 'succeeded')
+  if (status === 'succeeded' && isPlanOnly(generation))
+    Object.assign(decode, { value: 0, text: 'plan only: waiting for approval' });
+  else if (status === 'succeeded')
     Object.assign(decode, { value: 1, text: `done in ${formatMs(timings.decode_ms)}` });
   else if (progress.stage === 'uploading') Object.assign(decode, { value: 1, text: 'uploading' });
   else if (progress.stage === 'decoding' && status === 'decoding') {
@@ -54,6 +57,11 @@ function stages(generation, before) {
     if (decode.value < 1) decode.text = status;
   }
   return { plan, decode };
+}
+
+/** Submitted with `decode: false`: its plan waits to be approved (rendered). */
+function isPlanOnly(generation) {
+  return generation.input.decode === false;
 }
 
 function statusText(generation) {
@@ -68,7 +76,9 @@ function statusText(generation) {
 export function mount(root, ctx) {
   const part = (role) => root.querySelector(`[data-role="${role}"]`);
   const cancel = root.querySelector('[data-action="cancel"]');
+  const approve = root.querySelector('[data-action="approve"]');
   const previewFigure = part('preview');
+  const editedFrom = part('edited-from');
   const outputs = part('outputs');
   const error = part('error');
   /**
@@ -90,6 +100,23 @@ export function mount(root, ctx) {
         if (isShown(state)) showError(error, failure);
       },
     );
+  }
+
+  /** The reference images an edit was made from, as the API stored them. */
+  function showReferences(generation, state) {
+    const images = generation.input.reference_images.map((reference, index) => {
+      const img = el('img', { 'data-testid': 'edited-from-image', alt: `Reference image [${index}]` });
+      ctx.images.show(img, reference.url).then(
+        () => {
+          if (isShown(state)) editedFrom.hidden = false;
+        },
+        (failure) => {
+          if (isShown(state)) showError(error, failure);
+        },
+      );
+      return img;
+    });
+    part('edited-from-images').replaceChildren(...images);
   }
 
   async function showOutputs(generation, state) {
@@ -144,6 +171,10 @@ export function mount(root, ctx) {
     }
 
     if (generation.error) showError(error, new ApiError(0, generation.error.code, generation.error.message));
+    if (generation.input.reference_images?.length && !shown.referencesShown) {
+      shown.referencesShown = true;
+      showReferences(generation, shown);
+    }
     if (generation.preview && !shown.previewShown) showPreview(generation, shown);
     if (generation.outputs.length > 0 && !shown.outputsShown) {
       shown.outputsShown = true;
@@ -159,12 +190,16 @@ export function mount(root, ctx) {
     const ended = TERMINAL.has(generation.status);
     cancel.hidden = ended;
     cancel.disabled = ended || Boolean(generation.cancel_requested);
+    part('approve').hidden = !(generation.status === 'succeeded' && isPlanOnly(generation));
+    approve.disabled = false;
   }
 
   ctx.bus.on('open', (generation) => {
     const empty = { value: 0, text: '' };
     shown = { id: generation.id, status: 'queued', stages: { plan: empty, decode: empty } };
     previewFigure.hidden = true;
+    editedFrom.hidden = true;
+    part('edited-from-images').replaceChildren();
     outputs.replaceChildren();
     showError(error, null);
     part('connection').textContent = '';
@@ -176,6 +211,21 @@ export function mount(root, ctx) {
     part('connection').textContent = state === 'reconnecting' ? 'connection lost, reconnecting…' : '';
   });
   ctx.bus.on('follow-error', (failure) => showError(error, failure));
+
+  approve.addEventListener('click', async () => {
+    if (!shown) return;
+    approve.disabled = true;
+    showError(error, null);
+    try {
+      // The plan's own decoder settings; "Render again" takes others afterwards.
+      const render = await ctx.api.render(shown.id, {});
+      ctx.bus.emit('submitted', render);
+      ctx.follower.open(render);
+    } catch (failure) {
+      showError(error, failure);
+      approve.disabled = false;
+    }
+  });
 
   cancel.addEventListener('click', async () => {
     if (!shown) return;

@@ -7,6 +7,15 @@ import { el, showError } from '../dom.js';
 
 const PAGE_SIZE = 12;
 
+/** What else a person should know of an entry: a render, an edit, a plan waiting for approval. */
+function kind(input) {
+  const kinds = [];
+  if (input.source_generation_id) kinds.push('render');
+  if (input.reference_images?.length) kinds.push('edit');
+  if (input.decode === false) kinds.push('plan only');
+  return kinds.map((k) => ` · ${k}`).join('');
+}
+
 /** @param {HTMLElement} root @param {import('../main.js').Context} ctx */
 export function mount(root, ctx) {
   const list = root.querySelector('[data-role="list"]');
@@ -44,7 +53,7 @@ export function mount(root, ctx) {
       el(
         'span',
         { class: 'history-meta' },
-        `${input.width}×${input.height} · seed ${input.seed}${input.source_generation_id ? ' · render' : ''} · `,
+        `${input.width}×${input.height} · seed ${input.seed}${kind(input)} · `,
         el('time', { datetime: generation.created_at }, when.toLocaleTimeString()),
       ),
     );

@@ -13,7 +13,8 @@ export function mount(root, ctx) {
   let source = null;
 
   function show(generation) {
-    const renderable = generation.status === 'succeeded';
+    // A plan-only generation is decoded first by its "Approve and decode" button.
+    const renderable = generation.status === 'succeeded' && generation.input.decode !== false;
     const planId = generation.input.source_generation_id ?? generation.id;
     if (renderable && planId !== source) {
       // A new plan: start from its settings, with a fresh random seed.
