@@ -68,6 +68,7 @@ describe('compose.yaml', () => {
   it('runs Redis durably and without eviction', () => {
     const command = compose.services.redis!.command!.join(' ');
     expect(command).toContain('--appendonly yes');
+    expect(command).toContain('--appendfsync always');
     expect(command).toContain('--maxmemory-policy noeviction');
   });
 

@@ -2,8 +2,9 @@
  * Dependencies failing under a running generation. Redis restarts (SIGKILL, then the
  * same port and data directory, as a restarted pod with a persistent volume would): with
  * the append-only file synced on every write nothing is lost, and every process
- * reconnects. The object store goes away for a while: the upload fails, the job is
- * retried, and the generation still ends in a state the client can see.
+ * reconnects. The object store goes away for a while: the rendered image waits for it,
+ * and the generation still ends in a state the client can see (the fault suite's
+ * tests/faults/object-store-outages.fault.test.ts holds outages longer than every retry).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type E2eSystem, startSystem } from './harness.ts';

@@ -19,6 +19,8 @@ import {
   workerShape,
 } from '@glm-image/shared/env';
 import { z } from 'zod';
+import { DEFAULT_WEBHOOK_BACKOFF } from './webhooks/backoff.ts';
+import { DEFAULT_WEBHOOK_TIMEOUT_MS } from './webhooks/http-delivery.ts';
 import { parseWebhookAllowList } from './webhooks/ssrf-guard.ts';
 
 export const apiKeyEntrySchema = z.object({
@@ -64,6 +66,14 @@ export const apiEnvSchema = z.object({
   WEBHOOK_DELIVERY_ENABLED: z.stringbool().default(true),
   /** Deliveries in flight at once per API process; they mostly wait on receivers. */
   WEBHOOK_DELIVERY_CONCURRENCY: int(1, 256).default(4),
+  /**
+   * How long one delivery attempt may take, per hop: until the receiver's response headers,
+   * and again for the little of its body that is read. Past it the attempt fails as
+   * `webhook_timeout` and is retried.
+   */
+  WEBHOOK_TIMEOUT_MS: positiveInt.default(DEFAULT_WEBHOOK_TIMEOUT_MS),
+  /** Delay before the first retry of a failed delivery; it doubles on each retry (with jitter). */
+  WEBHOOK_BACKOFF_MS: positiveInt.default(DEFAULT_WEBHOOK_BACKOFF.baseMs),
   /** How often expired objects are deleted from the bucket (one replica sweeps per interval). */
   RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(3_600_000),
   /**

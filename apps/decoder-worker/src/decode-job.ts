@@ -10,6 +10,10 @@
  * (DECODER_CONCURRENCY), so the next job's renders wait in the thread's queue while this
  * one uploads and completes. The models never wait for the object store or for Redis.
  * On shutdown a job whose renders have not begun is handed back at once.
+ *
+ * When the object store is away, the rendered images stay in hand and are stored once it
+ * returns (store-when-reachable.ts): an outage costs waiting, never rendering again, up
+ * to STORAGE_UNAVAILABLE_AFTER_MS; past that the generation fails as `storage_unavailable`.
  */
 import type { Decoder, ReferenceImageInput, RenderRequest, RenderResult } from '@glm-image/inference';
 import { InvalidInputError } from '@glm-image/shared/errors';
@@ -20,11 +24,14 @@ import { type ObjectStore, outputKey } from '@glm-image/shared/storage';
 import { withSpan } from '@glm-image/shared/tracing';
 import { type GenerationJobContext, runGenerationJob } from '@glm-image/worker-runtime';
 import type { Job } from 'bullmq';
+import { storeWhenReachable } from './store-when-reachable.ts';
 
 export interface DecodeJobDeps extends GenerationJobContext {
   decoder: Decoder;
   objects: ObjectStore;
   metrics: ServiceMetrics;
+  /** STORAGE_UNAVAILABLE_AFTER_MS: how long rendered images wait for an unreachable store. */
+  storageUnavailableAfterMs: number;
 }
 
 export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string): Promise<void> {
@@ -87,7 +94,24 @@ export async function runDecodeJob(deps: DecodeJobDeps, job: Job, token?: string
         }
         // The next image renders while this one uploads.
         const stopUpload = metrics.startStageTimer('upload');
-        outputs.push(await upload(deps.objects, record, index, result));
+        outputs.push(
+          await storeWhenReachable(() => upload(deps.objects, record, index, result), {
+            giveUpAfterMs: deps.storageUnavailableAfterMs,
+            signal,
+            onUnreachable: (error, unreachableForMs) => {
+              metrics.countUnreachableStoreRound();
+              deps.log.warn(
+                {
+                  generation_id: id,
+                  image: index,
+                  unreachable_ms: Math.round(unreachableForMs),
+                  err: (error as Error).message,
+                },
+                'object store unreachable: the rendered image is kept and stored when it returns',
+              );
+            },
+          }),
+        );
         uploadSeconds += stopUpload();
       }
     } finally {

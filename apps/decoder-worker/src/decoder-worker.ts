@@ -30,7 +30,11 @@ export async function createDecoderWorker(
     );
     runtime.onClose(() => decoder.close());
     return await consumeQueue(runtime, 'decode', (job, token) =>
-      runDecodeJob({ ...runtime, decoder, ...parts }, job, token),
+      runDecodeJob(
+        { ...runtime, decoder, storageUnavailableAfterMs: env.STORAGE_UNAVAILABLE_AFTER_MS, ...parts },
+        job,
+        token,
+      ),
     );
   } catch (error) {
     await runtime.close();

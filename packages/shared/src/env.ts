@@ -21,6 +21,12 @@ export const positiveInt = int(1);
  */
 export const DEFAULT_PLANNER_MAX_BATCH = 8;
 
+/**
+ * Five minutes: long enough for an object store's restart or failover, short enough
+ * that a client learns of a longer outage while it still waits.
+ */
+export const DEFAULT_STORAGE_UNAVAILABLE_AFTER_MS = 300_000;
+
 const redisUrl = z
   .string()
   .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
@@ -120,6 +126,12 @@ export const decoderEnvSchema = z.object({
   ...workerShape,
   // Two: one job encodes and uploads while the next one's renders wait in the model thread.
   DECODER_CONCURRENCY: int(1, 256).default(2),
+  /**
+   * How long a decode job keeps its rendered images and waits for an unreachable object
+   * store before the generation fails as `storage_unavailable`. Counted from the first
+   * upload the store did not take; rendering is never repeated within it.
+   */
+  STORAGE_UNAVAILABLE_AFTER_MS: positiveInt.default(DEFAULT_STORAGE_UNAVAILABLE_AFTER_MS),
   METRICS_PORT: port.default(9465),
 });
 export const evaluatorEnvSchema = z.object({

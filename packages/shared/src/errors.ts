@@ -99,6 +99,17 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/**
+ * The object store stayed unreachable for longer than the decoder waits with rendered
+ * images in hand (STORAGE_UNAVAILABLE_AFTER_MS): the generation ends failed with this
+ * code instead of rendering again later.
+ */
+export class StorageUnavailableError extends AppError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('storage_unavailable', message, options);
+  }
+}
+
 /** The model failed or produced output the runtime cannot use; retrying the same job will not help. */
 export class ModelError extends AppError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -135,11 +146,16 @@ export class ConfigError extends AppError {
   }
 }
 
-/** Codes that no retry can fix: the input or the model is at fault. */
+/**
+ * Codes that no retry of the job can fix: the input or the model is at fault, or the
+ * object store stayed away past the decoder's bound (a retry would render again only to
+ * wait for the same store).
+ */
 export const PERMANENT_ERROR_CODES: ReadonlySet<string> = new Set([
   'invalid_input',
   'model_error',
   'model_pack_invalid',
+  'storage_unavailable',
   'unsupported',
 ]);
 

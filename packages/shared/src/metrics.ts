@@ -42,6 +42,7 @@ export class ServiceMetrics {
   private readonly plannerTokensPerSecond: Histogram;
   private readonly decoderStepsPerSecond: Histogram;
   private readonly denoiserSeconds: Counter;
+  private readonly unreachableStoreRounds: Counter;
   private readonly qualityScores: Histogram<'stage' | 'score'>;
 
   constructor(options: MetricsOptions = {}) {
@@ -77,6 +78,11 @@ export class ServiceMetrics {
     this.denoiserSeconds = new Counter({
       name: `${METRIC_PREFIX}decoder_denoiser_seconds_total`,
       help: "Time spent inside the denoiser; its rate is the share of time the decoder's accelerator is busy.",
+      registers,
+    });
+    this.unreachableStoreRounds = new Counter({
+      name: `${METRIC_PREFIX}upload_store_unreachable_total`,
+      help: 'Upload rounds (each with its own retries) that found the object store unreachable; the rendered image was kept for the next round.',
       registers,
     });
     this.qualityScores = new Histogram({
@@ -117,6 +123,11 @@ export class ServiceMetrics {
   /** Counts time spent inside one denoiser call (one step). */
   countDenoiserSeconds(seconds: number): void {
     if (Number.isFinite(seconds) && seconds >= 0) this.denoiserSeconds.inc(seconds);
+  }
+
+  /** One round of upload retries ended with the object store still unreachable. */
+  countUnreachableStoreRound(): void {
+    this.unreachableStoreRounds.inc();
   }
 
   /** One score of one stage of one generation (`stage` plan or decode, `score` its name). */

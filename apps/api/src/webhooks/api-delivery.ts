@@ -57,6 +57,8 @@ export function startApiWebhookDelivery(env: ApiEnv, deps: WebhookDeliveryDeps):
     store: { keyPrefix: keyPrefixOf(env.QUEUE_PREFIX), retentionSeconds: env.RETENTION_SECONDS },
     renderBody: (data) => webhookBody(deps.presenter, env.PUBLIC_API_URL, data),
     concurrency: env.WEBHOOK_DELIVERY_CONCURRENCY,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    backoff: { baseMs: env.WEBHOOK_BACKOFF_MS },
     onDelivery: (outcome) => deps.metrics.countWebhookDelivery(DELIVERY_OUTCOME_METRIC[outcome.result]),
     log: deps.log,
   });

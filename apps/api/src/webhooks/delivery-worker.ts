@@ -23,7 +23,7 @@ import {
   webhookBackoffStrategy,
 } from './backoff.ts';
 import { WebhookEndpointGoneError, WebhookError, WebhookRejectedError, webhookErrorCode } from './errors.ts';
-import { postWebhook } from './http-delivery.ts';
+import { DEFAULT_WEBHOOK_TIMEOUT_MS, postWebhook } from './http-delivery.ts';
 import { WebhookSigner } from './signing.ts';
 import {
   parseWebhookAllowList,
@@ -68,7 +68,7 @@ export interface WebhookDeliveryWorkerOptions {
   store?: { keyPrefix?: string; retentionSeconds?: number };
   /** Deliveries in flight at once; default 4 (they mostly wait on the network). */
   concurrency?: number;
-  /** Per hop, connect until response headers; default 10 s. */
+  /** Per hop, connect until response headers (and again for the body read); default 10 s. */
   timeoutMs?: number;
   /** Redirect hops followed, each re-checked by the guard; default 3. */
   maxRedirects?: number;
@@ -97,7 +97,7 @@ function readJob(payload: unknown): WebhookJobData | z.infer<typeof preRenderedJ
 export function startWebhookDeliveryWorker(options: WebhookDeliveryWorkerOptions): Worker<WebhookJobData> {
   const keyPrefix = options.store?.keyPrefix ?? DEFAULT_KEY_PREFIX;
   const retentionSeconds = options.store?.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
-  const timeoutMs = options.timeoutMs ?? 10_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_WEBHOOK_TIMEOUT_MS;
   const log = options.log ?? silentWebhookLogger;
   const signer = new WebhookSigner(options.secrets);
   const allowList =

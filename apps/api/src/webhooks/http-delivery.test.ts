@@ -174,4 +174,22 @@ describe('postWebhook', () => {
     const guard = new SsrfGuard({ allowList: parseWebhookAllowList('127.0.0.1') });
     expect(await post(guard, busy.url)).toMatchObject({ status: 429, retryAfter: '7' });
   });
+
+  it('reads a little of a huge answer and hangs up, without holding it', async () => {
+    const gibibyte = 1024 ** 3;
+    const r = await receiver(() => ({ status: 200, streamBytes: gibibyte }));
+    const guard = new SsrfGuard({ allowList: parseWebhookAllowList('127.0.0.1') });
+    expect((await post(guard, `${r.url}/huge`)).status).toBe(200);
+    const answer = r.sent[0]!;
+    expect(await answer.closed).toEqual({ ended: false });
+    // What the socket buffers took before the hang-up, far from the gibibyte offered.
+    expect(answer.bytesWritten).toBeLessThan(gibibyte / 16);
+  });
+
+  it('cuts off an answer whose body never ends', async () => {
+    const r = await receiver(() => ({ status: 200, trickle: true }));
+    const guard = new SsrfGuard({ allowList: parseWebhookAllowList('127.0.0.1') });
+    expect((await post(guard, `${r.url}/trickle`, 300)).status).toBe(200);
+    expect(await r.sent[0]!.closed).toEqual({ ended: false });
+  });
 });

@@ -1,6 +1,10 @@
 /**
  * One webhook POST over node:http/https with the SSRF guard in the socket's `lookup`,
  * a deadline, and redirects followed by hand so every hop passes the same guard.
+ * Only the status and a few headers of the answer count: of its body at most
+ * MAX_DRAINED_BYTES are read, within the same deadline, and then the connection is
+ * closed, so a receiver that streams a huge body, or trickles one forever, costs a
+ * delivery neither memory nor time.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -11,7 +15,7 @@ export interface WebhookPostRequest {
   url: string;
   body: string;
   headers: Record<string, string>;
-  /** Deadline for each hop, from connect until the response headers arrive. */
+  /** Deadline for each hop, from connect until the response headers arrive; the body read gets as long again. */
   timeoutMs: number;
   maxRedirects?: number;
 }
@@ -24,6 +28,9 @@ export interface WebhookPostResponse {
   finalUrl: string;
   redirects: number;
 }
+
+/** Receivers are expected to answer within seconds (Standard Webhooks suggests 15 s at most). */
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 10_000;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const DEFAULT_MAX_REDIRECTS = 3;
@@ -93,11 +100,14 @@ function postOnce(guard: SsrfGuard, url: URL, request: WebhookPostRequest): Prom
           retryAfter: header('retry-after'),
           location: header('location'),
         });
+        // Counted and dropped, never kept; a body that does not end in time is cut off.
         let drained = 0;
+        const bodyTimer = setTimeout(() => res.destroy(), request.timeoutMs);
         res.on('data', (chunk: Buffer) => {
           drained += chunk.length;
           if (drained > MAX_DRAINED_BYTES) res.destroy();
         });
+        res.on('close', () => clearTimeout(bodyTimer));
         res.on('error', () => {});
       },
     );
