@@ -97,7 +97,9 @@ it('fails a job its processor threw for, and its generation once the attempts ar
     { generationId: record.id, tenant: 'acme' },
     { attempts: 2, backoff: 0 },
   );
-  await expect.poll(async () => (await queue.getJob(job.id!))?.finishedOn, { timeout: 120_000 }).toBeDefined();
+  await expect
+    .poll(async () => (await queue.getJob(job.id!))?.finishedOn, { timeout: 120_000 })
+    .toBeDefined();
   const failed = await queue.getJob(job.id!);
   expect(failed?.failedReason).toBe('boom');
   expect(failed?.attemptsMade).toBe(2);

@@ -249,7 +249,9 @@ describe('many clients following running generations', () => {
 
     await stack.redis.restart();
     // The API's connection finds its way back on its own.
-    await expect.poll(() => stack.context.redis.ping().catch(() => 'down'), { timeout: 120_000 }).toBe('PONG');
+    await expect
+      .poll(() => stack.context.redis.ping().catch(() => 'down'), { timeout: 120_000 })
+      .toBe('PONG');
     await Promise.all(ids.map((id) => finish(id)));
     await expectEveryEvent(watchers);
   });
