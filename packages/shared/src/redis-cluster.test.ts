@@ -22,6 +22,7 @@ let redis: RedisClient;
 beforeAll(async () => {
   cluster = await startRedisCluster();
   redis = createRedis(cluster.url);
+  redis.on('error', () => {}); // the outage test below takes the cluster down on purpose
 });
 afterAll(async () => {
   if (redis) await closeRedis(redis);
@@ -201,6 +202,31 @@ describe('a Redis Cluster', () => {
       await queue.close();
       await closeRedis(worker);
       await closeRedis(blocking);
+    }
+  });
+
+  // Last: takes the whole cluster down and brings it back.
+  it('while the whole cluster is down, refuses a producer at once and holds a worker; both go on once it is back', async () => {
+    const producer = createRedis(cluster.url);
+    const worker = createRedis(cluster.url, { forWorker: true });
+    producer.on('error', () => {});
+    worker.on('error', () => {});
+    try {
+      await producer.set('{glm}:outage', 'kept');
+      expect(await worker.get('{glm}:outage')).toBe('kept');
+      await cluster.kill();
+
+      // An API request answers 503 instead of hanging for as long as the outage lasts.
+      await expect(producer.get('{glm}:outage')).rejects.toThrow();
+      const held = worker.get('{glm}:outage');
+      await cluster.restart();
+      expect(await held).toBe('kept');
+      await expect
+        .poll(() => producer.get('{glm}:outage').catch(() => null), { timeout: 30_000 })
+        .toBe('kept');
+    } finally {
+      await closeRedis(producer);
+      await closeRedis(worker);
     }
   });
 });

@@ -40,11 +40,20 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     };
     return new Redis(url, redisOptions);
   }
-  return new Cluster(target.nodes, {
+  const cluster = new Cluster(target.nodes, {
     clusterRetryStrategy: reconnectDelay,
     lazyConnect: options.lazyConnect ?? false,
     redisOptions: { ...nodeOptions(target), ...common },
   });
+  // A cluster client holds every command in its offline queue while it reconnects, with
+  // no bound: a producer's request would hang through an outage instead of failing fast.
+  // Past the first connection, producers refuse at once; workers keep waiting it out.
+  if (!options.forWorker) {
+    cluster.once('ready', () => {
+      cluster.options.enableOfflineQueue = false;
+    });
+  }
+  return cluster;
 }
 
 type ClusterTarget = Extract<RedisTarget, { kind: 'cluster' }>;

@@ -25,6 +25,10 @@ export interface RedisClusterHandle {
   /** The cluster URL every process takes as REDIS_URL: redis+cluster://127.0.0.1:P1,... */
   url: string;
   nodes: RedisClusterNode[];
+  /** SIGKILLs every node (the whole cluster is down); the data and cluster configuration stay. */
+  kill(): Promise<void>;
+  /** Starts every node again on its port and data; resolves once the cluster is ok again. */
+  restart(): Promise<void>;
   /** Stops every node and deletes the data directories. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -96,49 +100,59 @@ interface StartedNode extends RedisClusterNode {
   child: ChildProcess;
 }
 
-/** Starts one cluster-enabled redis-server; resolves once it answers PING. */
+/** Starts a cluster-enabled redis-server on `port` and `dir`; resolves once it answers PING. */
+async function launchNode(port: number, dir: string): Promise<ChildProcess> {
+  const args = [
+    ...durableRedisArgs(port, dir),
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    '5000',
+  ];
+  let output = '';
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.once('error', (error) => {
+    output += `\n${error.message}`;
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  try {
+    await waitUntil(
+      `redis-server on port ${port} did not answer PING`,
+      async () => (await ask(port, 'PING')) === 'PONG',
+      () =>
+        child.exitCode !== null || child.signalCode !== null
+          ? `redis-server exited during start-up: ${output}`
+          : null,
+    );
+    return child;
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited(child);
+    throw error;
+  }
+}
+
+/** A node on free ports of its own; another program may take a port between pick and bind, so it tries again. */
 async function startNode(taken: Set<number>): Promise<StartedNode> {
   let lastError: Error | null = null;
   for (let attempt = 0; attempt < PORT_TRIES; attempt += 1) {
     const port = await freeNodePort(taken);
     const dir = await mkdtemp(join(tmpdir(), 'glm-redis-cluster-'));
-    const args = [
-      ...durableRedisArgs(port, dir),
-      '--cluster-enabled',
-      'yes',
-      '--cluster-config-file',
-      'nodes.conf',
-      '--cluster-node-timeout',
-      '5000',
-    ];
-    let output = '';
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    child.once('error', (error) => {
-      output += `\n${error.message}`;
-    });
-    running.add(child);
-    child.once('exit', () => running.delete(child));
     try {
-      await waitUntil(
-        `redis-server on port ${port} did not answer PING`,
-        async () => (await ask(port, 'PING')) === 'PONG',
-        () =>
-          child.exitCode !== null || child.signalCode !== null
-            ? `redis-server exited during start-up: ${output}`
-            : null,
-      );
+      const child = await launchNode(port, dir);
       taken.add(port);
       taken.add(port + BUS_PORT_OFFSET);
       return { port, url: `redis://127.0.0.1:${port}`, dir, child };
     } catch (error) {
       lastError = error as Error;
-      child.kill('SIGKILL');
-      await exited(child);
       await rm(dir, { recursive: true, force: true });
     }
   }
@@ -165,6 +179,16 @@ async function nodeReady(port: number): Promise<boolean> {
   );
 }
 
+async function clusterReady(nodes: readonly StartedNode[]): Promise<void> {
+  for (const node of nodes) {
+    await waitUntil(
+      `cluster node ${node.port} did not report cluster_state:ok`,
+      () => nodeReady(node.port),
+      () => null,
+    );
+  }
+}
+
 export async function startRedisCluster(): Promise<RedisClusterHandle> {
   const taken = new Set<number>();
   const nodes: StartedNode[] = [];
@@ -182,21 +206,30 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
       ],
       { timeout: READY_TIMEOUT_MS },
     );
-    for (const node of nodes) {
-      await waitUntil(
-        `cluster node ${node.port} did not report cluster_state:ok`,
-        () => nodeReady(node.port),
-        () => null,
-      );
-    }
+    await clusterReady(nodes);
   } catch (error) {
     await stopNodes(nodes);
     throw error;
   }
   let stopped = false;
+  const kill = async () => {
+    await Promise.all(
+      nodes.map(async (node) => {
+        node.child.kill('SIGKILL');
+        await exited(node.child);
+      }),
+    );
+  };
   return {
     url: `redis+cluster://${nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`,
     nodes: nodes.map(({ port, url, dir }) => ({ port, url, dir })),
+    kill,
+    async restart() {
+      if (stopped) throw new Error('the cluster was stopped; start a new one');
+      await kill();
+      for (const node of nodes) node.child = await launchNode(node.port, node.dir);
+      await clusterReady(nodes);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
