@@ -300,6 +300,35 @@ describe('the system on a three-master Redis Cluster', () => {
     }
   });
 
+  // Last: takes the whole cluster down and brings it back.
+  it('answers 503 while the whole cluster is down, and generates again once it is back', async () => {
+    const { client } = system;
+    await cluster.kill();
+    // Once the API has seen the outage, requests answer at once instead of hanging.
+    await expect
+      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 60_000 })
+      .toBe(503);
+    const answer = async () => {
+      const res = await client.request('/v1/generations/gen_asked_during_the_outage');
+      return { status: res.status, body: await res.json() };
+    };
+    await expect.poll(answer, { timeout: 60_000 }).toEqual({
+      status: 503,
+      body: { error: { code: 'service_unavailable', message: expect.any(String) } },
+    });
+
+    await cluster.restart();
+    await expect
+      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 60_000 })
+      .toBe(200);
+    expect((await client.get(finished.id)).status).toBe('succeeded');
+    const after = await client.submit({ prompt: 'a green square', width: 512, height: 512, steps: 2 });
+    const done = await client.waitFor(after.id);
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    const events = await followToEnd(after.id);
+    expect(events.at(-1)?.event).toBe('generation.succeeded');
+  });
+
   it('refuses to start with a queue prefix that lacks a hash tag', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'apps/planner-worker/src/main.ts'], {
       cwd: REPO_ROOT,
