@@ -5,7 +5,8 @@
  * downloaded, it is listed, scored, given feedback and exported; another is canceled, a
  * plan is rendered again, a reference image is edited, and a generation stranded by a
  * killed API is queued again by the reconciler. Afterwards every key the system wrote
- * is found on one node, in one slot; a prefix without a hash tag is refused at start.
+ * is found on one node, in one slot; with every node down the API answers 503, and once
+ * the cluster is back it generates again; a prefix without a hash tag is refused at start.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';

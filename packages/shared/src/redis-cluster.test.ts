@@ -1,8 +1,9 @@
 /**
  * The Redis layer on a real three-master Redis Cluster: every key of one generation and
  * of the queues in one slot, every Lua script of the generation store and the training
- * index, Pub/Sub announcements published through any node, blocking reads and a BullMQ
- * job round trip. The whole system on a cluster: tests/faults/redis-cluster.fault.test.ts.
+ * index, Pub/Sub announcements published through any node, blocking reads, a BullMQ
+ * job round trip, and producer and worker connections through a whole-cluster outage.
+ * The whole system on a cluster: tests/faults/redis-cluster.fault.test.ts.
  */
 import { type RedisClusterHandle, startRedisCluster } from '@glm-image/testing/redis-cluster';
 import type { Job } from 'bullmq';
