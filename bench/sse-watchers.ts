@@ -30,11 +30,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { REFERENCE_MANIFEST } from '@glm-image/inference/reference-pack';
-import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
 import { queuedRecord } from '@glm-image/testing/records';
 import { startRedisServer } from '@glm-image/testing/redis-server';
 import { startS3Server } from '@glm-image/testing/s3-server';
-import type { Redis } from 'ioredis';
 import { buildApp } from '../apps/api/src/app.ts';
 import { parseApiEnv } from '../apps/api/src/env.ts';
 import { sha256Hex } from '../apps/api/src/plugins/auth.ts';
@@ -103,7 +102,7 @@ const app = await buildApp({
 const apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
 const baseline = await startBaselineServer({ redis: app.redis, store: app.store, presenter: app.presenter });
 /** Reads the server's counters; opened before any run, so it is never counted in one. */
-const probe: Redis = createRedis(redisServer.url);
+const probe: RedisClient = createRedis(redisServer.url);
 
 async function serverCounters(): Promise<{ accepted: number; open: number }> {
   const info = await probe.info();

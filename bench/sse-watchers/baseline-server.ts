@@ -14,8 +14,8 @@ import type {
   GenerationEventType,
   GenerationStore,
 } from '@glm-image/shared/generation-store';
+import type { RedisClient } from '@glm-image/shared/redis';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { GenerationPresenter } from '../../apps/api/src/presenters/generation-presenter.ts';
 
 const MAX_IDLE_BLOCKING = 64;
@@ -24,10 +24,10 @@ const PROGRESS_INTERVAL_MS = 250;
 
 /** The store's blocking read as it was: a pooled connection per waiting reader. */
 export class BlockingReads {
-  private readonly idle: Redis[] = [];
+  private readonly idle: RedisClient[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly store: GenerationStore,
   ) {}
 
@@ -76,7 +76,7 @@ function collapseProgress(events: GenerationEvent[]): GenerationEvent[] {
 
 /** GET /events/:id: the old route's loop over the blocking reads above. */
 export async function startBaselineServer(options: {
-  redis: Redis;
+  redis: RedisClient;
   store: GenerationStore;
   presenter: GenerationPresenter;
 }): Promise<{ url: string; readonly failedStreams: number; close(): Promise<void> }> {

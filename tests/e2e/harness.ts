@@ -30,14 +30,25 @@ export async function referencePackPath(): Promise<string> {
   return dir;
 }
 
-export interface E2eSystem {
-  redis: RedisServerHandle;
+/** The application processes and an object store, on a Redis that runs apart from them. */
+export interface StackSystem {
   s3: S3ServerHandle;
   stack: RunningStack;
   client: ApiClient;
   logs: string[];
+  /** Stops the processes and the object store; the Redis stays up. */
   stop(): Promise<void>;
 }
+
+export interface E2eSystem extends StackSystem {
+  redis: RedisServerHandle;
+  /** Stops everything, the Redis server included. */
+  stop(): Promise<void>;
+}
+
+export type SystemOptions = Partial<
+  Pick<StackOptions, 'planners' | 'decoders' | 'evaluators' | 'env' | 'decoderEnv' | 'modelPackPath'>
+>;
 
 /** Short lock and stall timings so a killed worker's job is picked up again within seconds. */
 export const FAST_RECOVERY_ENV = {
@@ -46,17 +57,32 @@ export const FAST_RECOVERY_ENV = {
   JOB_BACKOFF_MS: '200',
 };
 
-export async function startSystem(
-  options: Partial<
-    Pick<StackOptions, 'planners' | 'decoders' | 'evaluators' | 'env' | 'decoderEnv' | 'modelPackPath'>
-  > = {},
-): Promise<E2eSystem> {
+/** The system on a redis-server of its own. */
+export async function startSystem(options: SystemOptions = {}): Promise<E2eSystem> {
   const redis = await startRedisServer();
+  try {
+    const system = await startSystemOn(redis.url, options);
+    return {
+      ...system,
+      redis,
+      async stop() {
+        await system.stop();
+        await redis.stop();
+      },
+    };
+  } catch (error) {
+    await redis.stop();
+    throw error;
+  }
+}
+
+/** The system on the Redis at `redisUrl` (one server or a cluster), which the caller runs and stops. */
+export async function startSystemOn(redisUrl: string, options: SystemOptions = {}): Promise<StackSystem> {
   const s3 = await startS3Server();
   const logs: string[] = [];
   try {
     const stack = await startStack({
-      redisUrl: redis.url,
+      redisUrl,
       s3: {
         endpoint: s3.endpoint,
         bucket: s3.bucket,
@@ -90,19 +116,16 @@ export async function startSystem(
       },
     });
     return {
-      redis,
       s3,
       stack,
       logs,
       client: new ApiClient(stack.apiUrl, API_KEY),
       async stop() {
         await stack.stop();
-        await redis.stop();
         await s3.stop();
       },
     };
   } catch (error) {
-    await redis.stop();
     await s3.stop();
     throw new Error(`${(error as Error).message}\n${logs.slice(-40).join('\n')}`);
   }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { DEFAULT_RETENTION_SECONDS } from './generation.ts';
 import { DEFAULT_QUEUE_PREFIX } from './keys.ts';
+import { parseRedisUrl } from './redis-url.ts';
 
 export const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 export const port = int(1, 65535);
@@ -27,9 +28,13 @@ export const DEFAULT_PLANNER_MAX_BATCH = 8;
  */
 export const DEFAULT_STORAGE_UNAVAILABLE_AFTER_MS = 300_000;
 
-const redisUrl = z
-  .string()
-  .refine((value) => /^rediss?:\/\/.+/.test(value), { message: 'must be a redis:// or rediss:// URL' });
+const redisUrl = z.string().superRefine((value, ctx) => {
+  try {
+    parseRedisUrl(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
 export const httpUrl = z.string().refine((value) => /^https?:\/\/.+/.test(value) && URL.canParse(value), {
   message: 'must be an http(s) URL',
 });

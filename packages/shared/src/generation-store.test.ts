@@ -1,13 +1,12 @@
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord } from './generation.ts';
 import { GenerationStore } from './generation-store.ts';
-import { closeRedis, createRedis } from './redis.ts';
+import { closeRedis, createRedis, type RedisClient } from './redis.ts';
 
 let server: RedisServerHandle;
-let redis: Redis;
+let redis: RedisClient;
 let store: GenerationStore;
 let counter = 0;
 

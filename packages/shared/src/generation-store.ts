@@ -9,7 +9,6 @@
  * Processes do not call the writes directly: the lifecycle (lifecycle.ts) does, so that
  * every change also gets its metric and its webhook.
  */
-import type { Redis } from 'ioredis';
 import { GenerationExistsError, InvalidInputError, TenantAtCapacityError } from './errors.ts';
 import type { GenerationRecord, GenerationStatus } from './generation.ts';
 import { DEFAULT_RETENTION_SECONDS, STATUS_RANK } from './generation.ts';
@@ -30,6 +29,7 @@ import {
   restoreAnnotationArrays,
   type StageQuality,
 } from './quality.ts';
+import type { RedisClient } from './redis.ts';
 
 export interface GenerationStoreOptions {
   /** Prefix of every key; must hold a hash tag for Redis Cluster. Default: DEFAULT_KEY_PREFIX (`{glm}:`). */
@@ -124,7 +124,7 @@ export class GenerationStore {
   private readonly maxEvents: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     options: GenerationStoreOptions = {},
   ) {
     this.keys = new RedisKeys(options.keyPrefix ?? DEFAULT_KEY_PREFIX);

@@ -1,12 +1,11 @@
 import { queuedRecord } from '@glm-image/testing/records';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerationRecord, WebhookEvent } from './generation.ts';
 import { GenerationStore } from './generation-store.ts';
 import { GenerationLifecycle } from './lifecycle.ts';
 import { ServiceMetrics } from './metrics.ts';
-import { closeRedis, createRedis } from './redis.ts';
+import { closeRedis, createRedis, type RedisClient } from './redis.ts';
 
 /**
  * The lifecycle against a real Redis: each ending is counted once and announced once
@@ -15,7 +14,7 @@ import { closeRedis, createRedis } from './redis.ts';
  */
 
 let server: RedisServerHandle;
-let redis: Redis;
+let redis: RedisClient;
 let store: GenerationStore;
 
 beforeAll(async () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 /** A Lua script run by its SHA, so its source crosses the wire once per server. */
 export class LuaScript {
@@ -8,7 +8,7 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
   /** EVALSHA, falling back to EVAL the first time a server has not seen the script. */
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async run(redis: RedisClient, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (error) {

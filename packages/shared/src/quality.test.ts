@@ -1,7 +1,6 @@
 import { queuedRecord } from '@glm-image/testing/records';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEvaluatorEnv } from './env.ts';
 import { EvaluationRequests } from './evaluations.ts';
@@ -12,7 +11,7 @@ import { GenerationLifecycle } from './lifecycle.ts';
 import { ServiceMetrics } from './metrics.ts';
 import { type Feedback, MAX_FEEDBACK_PER_GENERATION, type StageQuality } from './quality.ts';
 import { createQueue, type EvaluateJobData, evaluateJobId, queueSettingsFromEnv } from './queues.ts';
-import { closeRedis, createRedis } from './redis.ts';
+import { closeRedis, createRedis, type RedisClient } from './redis.ts';
 import { TrainingIndex } from './training-index.ts';
 
 /**
@@ -23,7 +22,7 @@ import { TrainingIndex } from './training-index.ts';
 
 const PREFIX = '{quality}:';
 let server: RedisServerHandle;
-let redis: Redis;
+let redis: RedisClient;
 let store: GenerationStore;
 let index: TrainingIndex;
 let queue: Queue<EvaluateJobData>;

@@ -1,6 +1,5 @@
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlannerEnv } from './env.ts';
 import {
@@ -14,10 +13,10 @@ import {
   queueSettingsFromEnv,
   workerSettingsFromEnv,
 } from './queues.ts';
-import { closeRedis, createRedis } from './redis.ts';
+import { closeRedis, createRedis, type RedisClient } from './redis.ts';
 
 let server: RedisServerHandle;
-let redis: Redis;
+let redis: RedisClient;
 
 beforeAll(async () => {
   server = await startRedisServer();

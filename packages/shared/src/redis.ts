@@ -2,8 +2,17 @@
  * Redis connections. Workers need `maxRetriesPerRequest: null`: BullMQ's blocking
  * commands must wait out a Redis restart instead of failing after a few retries.
  * Producers (the API) keep a bound so a request fails fast with 503 while Redis is down.
+ *
+ * REDIS_URL names one server or a Redis Cluster (see redis-url.ts); either way callers get
+ * a RedisClient and use it the same way. Every key of this system and of its queues
+ * carries the `{glm}` hash tag, so multi-key scripts, transactions and pipelines all run
+ * in one slot of a cluster.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, type RedisTarget } from './redis-url.ts';
+
+/** A connection to one Redis server or to a Redis Cluster. */
+export type RedisClient = Redis | Cluster;
 
 export interface CreateRedisOptions {
   /** True for connections used by BullMQ workers or blocking reads. Default: false. */
@@ -14,19 +23,52 @@ export interface CreateRedisOptions {
   lazyConnect?: boolean;
 }
 
-export function createRedis(url: string, options: CreateRedisOptions = {}): Redis {
-  const redisOptions: RedisOptions = {
+/** Reconnect forever with a capped delay; Kubernetes restarts Redis, we wait for it. */
+const reconnectDelay = (attempt: number) => Math.min(attempt * 100, 2000);
+
+export function createRedis(url: string, options: CreateRedisOptions = {}): RedisClient {
+  const target = parseRedisUrl(url);
+  const common = {
     maxRetriesPerRequest: options.forWorker ? null : 3,
-    // Reconnect forever with a capped delay; Kubernetes restarts Redis, we wait for it.
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
-    lazyConnect: options.lazyConnect ?? false,
+    ...(options.connectionName !== undefined ? { connectionName: options.connectionName } : {}),
   };
-  if (options.connectionName !== undefined) redisOptions.connectionName = options.connectionName;
-  return new Redis(url, redisOptions);
+  if (target.kind === 'server') {
+    const redisOptions: RedisOptions = {
+      ...common,
+      retryStrategy: reconnectDelay,
+      lazyConnect: options.lazyConnect ?? false,
+    };
+    return new Redis(url, redisOptions);
+  }
+  const cluster = new Cluster(target.nodes, {
+    clusterRetryStrategy: reconnectDelay,
+    lazyConnect: options.lazyConnect ?? false,
+    redisOptions: { ...nodeOptions(target), ...common },
+  });
+  // A cluster client holds every command in its offline queue while it reconnects, with
+  // no bound: a producer's request would hang through an outage instead of failing fast.
+  // Past the first connection, producers refuse at once; workers keep waiting it out.
+  if (!options.forWorker) {
+    cluster.once('ready', () => {
+      cluster.options.enableOfflineQueue = false;
+    });
+  }
+  return cluster;
+}
+
+type ClusterTarget = Extract<RedisTarget, { kind: 'cluster' }>;
+
+/** What every node connection of a cluster is opened with: the URL's credentials and TLS. */
+function nodeOptions(target: ClusterTarget): NonNullable<ClusterOptions['redisOptions']> {
+  return {
+    ...(target.username !== undefined ? { username: target.username } : {}),
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ...(target.tls ? { tls: {} } : {}),
+  };
 }
 
 /** Closes a connection, falling back to disconnect when QUIT cannot be sent. Safe to call twice. */
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return;
   try {
     await redis.quit();
@@ -35,12 +77,24 @@ export async function closeRedis(redis: Redis): Promise<void> {
   }
 }
 
-/** One PING without retries: whether a Redis answers at `url` right now (start-up probes). */
+/** One PING without retries: whether a Redis (or a cluster, with every slot served) answers at `url` right now (start-up probes). */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const target = parseRedisUrl(url);
+  const probe: RedisClient =
+    target.kind === 'server'
+      ? new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      : new Cluster(target.nodes, {
+          lazyConnect: true,
+          clusterRetryStrategy: () => null,
+          redisOptions: { ...nodeOptions(target), maxRetriesPerRequest: 0 },
+        });
   probe.on('error', () => {});
   try {
     await probe.connect();
+    if (probe instanceof Cluster) {
+      const info = await probe.cluster('INFO');
+      if (!String(info).includes('cluster_state:ok')) return false;
+    }
     return (await probe.ping()) === 'PONG';
   } catch {
     return false; // not accepting connections yet, or still loading its append-only file

@@ -4,13 +4,13 @@
  * is what the training export walks; and per plan, the renders whose images were rated,
  * which is where preference pairs between renders come from.
  */
-import type { Redis } from 'ioredis';
 import type { GenerationRecord } from './generation.ts';
 import { parseRecord } from './generation-store.ts';
 import { TRAINING_PAGE_SCRIPT } from './generation-store-scripts.ts';
 import type { RedisKeys } from './keys.ts';
 import { LuaScript } from './lua-script.ts';
 import type { QualityStage } from './quality.ts';
+import type { RedisClient } from './redis.ts';
 
 const trainingPage = new LuaScript(TRAINING_PAGE_SCRIPT);
 
@@ -22,7 +22,7 @@ export interface TrainingEntry {
 
 export class TrainingIndex {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 

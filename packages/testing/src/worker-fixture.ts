@@ -13,9 +13,8 @@ import { GenerationStore } from '@glm-image/shared/generation-store';
 import { keyPrefixOf } from '@glm-image/shared/keys';
 import { GenerationLifecycle } from '@glm-image/shared/lifecycle';
 import { ServiceMetrics } from '@glm-image/shared/metrics';
-import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
 import { ObjectStore } from '@glm-image/shared/storage';
-import type { Redis } from 'ioredis';
 import { freePort } from './free-port.ts';
 import { type RedisServerHandle, startRedisServer } from './redis-server.ts';
 import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from './s3-server.ts';
@@ -23,7 +22,7 @@ import { objectStoreConfigFor, type S3ServerHandle, startS3Server } from './s3-s
 export interface WorkerFixture {
   redisServer: RedisServerHandle;
   s3: S3ServerHandle;
-  redis: Redis;
+  redis: RedisClient;
   store: GenerationStore;
   lifecycle: GenerationLifecycle;
   objects: ObjectStore;

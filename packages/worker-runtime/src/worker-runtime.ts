@@ -16,12 +16,11 @@ import {
   type QueueSettings,
   queueSettingsFromEnv,
 } from '@glm-image/shared/queues';
-import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
 import { ObjectStore, objectStoreConfigFromEnv } from '@glm-image/shared/storage';
 import { initTracing } from '@glm-image/shared/tracing';
 import { type WebhookJobData, WebhookNotifier } from '@glm-image/shared/webhooks/notifier';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { type Logger, pino } from 'pino';
 import type { GenerationJobContext } from './generation-job.ts';
 
@@ -29,7 +28,7 @@ export interface WorkerRuntime extends GenerationJobContext {
   service: string;
   env: WorkerEnv;
   log: Logger;
-  redis: Redis;
+  redis: RedisClient;
   objects: ObjectStore;
   metrics: ServiceMetrics;
   queueSettings: QueueSettings;

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { AppError, RateLimitedError, UnauthorizedError } from '@glm-image/shared/errors';
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
 import type { ApiKeyEntry } from '../env.ts';
 
 /** Who is calling: resolved from the bearer key on every /v1 request. */
@@ -98,7 +98,7 @@ export interface AuthOptions {
    * gets 429 instead of 401, so keys cannot be guessed at speed. A valid key is never
    * refused for its address's failures.
    */
-  failures: { redis: Redis; keyPrefix: string; max: number; windowMs: number };
+  failures: { redis: RedisClient; keyPrefix: string; max: number; windowMs: number };
 }
 
 /** The 429 for an address past its failed-authentication budget, or null (Redis down: no limit). */

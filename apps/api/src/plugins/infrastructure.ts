@@ -19,13 +19,12 @@ import {
   type QueueSettings,
   queueSettingsFromEnv,
 } from '@glm-image/shared/queues';
-import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
 import { ObjectStore, objectStoreConfigFromEnv } from '@glm-image/shared/storage';
 import { type WebhookJobData, WebhookNotifier } from '@glm-image/shared/webhooks/notifier';
 import type { JobType, Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
 import type { ApiEnv } from '../env.ts';
 import { ApiMetrics } from '../metrics.ts';
 import { loadModelLimits, type ModelLimits } from '../model-limits.ts';
@@ -39,7 +38,7 @@ export interface ApiQueues {
 declare module 'fastify' {
   interface FastifyInstance {
     env: ApiEnv;
-    redis: Redis;
+    redis: RedisClient;
     keys: RedisKeys;
     store: GenerationStore;
     lifecycle: GenerationLifecycle;
@@ -81,7 +80,8 @@ async function infrastructure(app: FastifyInstance, options: InfrastructureOptio
   });
 
   app.decorate('env', env);
-  app.decorate('redis', redis);
+  // Named: a union (one server or a cluster) is not inferred through decorate's overloads.
+  app.decorate<RedisClient>('redis', redis);
   app.decorate('keys', store.keys);
   app.decorate('store', store);
   const evaluations = new EvaluationRequests(evaluateQueue);

@@ -1,8 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import { RateLimitedError } from '@glm-image/shared/errors';
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Redis } from 'ioredis';
 import { DEFAULT_TENANT_LIMITS } from './auth.ts';
 
 /**
@@ -13,7 +13,7 @@ import { DEFAULT_TENANT_LIMITS } from './auth.ts';
  * `rate_per_minute` is the budget for writes (submit, cancel, re-render).
  */
 export interface RateLimitOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** Where the counters live (RedisKeys.rateLimitNamespace). */
   namespace: string;
   /** The window `rate_per_minute` applies to. Default: 60000 ms; tests shorten it. */

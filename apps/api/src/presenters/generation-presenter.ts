@@ -8,9 +8,9 @@
 import type { GenerationRecord, StoredImage } from '@glm-image/shared/generation';
 import type { GenerationView, PublicGeneration } from '@glm-image/shared/public-generation';
 import { decodeJobId } from '@glm-image/shared/queues';
+import type { RedisClient } from '@glm-image/shared/redis';
 import { readDeliveryLog } from '@glm-image/shared/webhooks/delivery-log';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { queuePosition } from '../services/queue-position.ts';
 
 export interface PublicUrls {
@@ -29,7 +29,7 @@ export function baseUrlOf(request: { protocol: string; host: string }): string {
 
 export interface PresenterDeps {
   objects: PublicUrls;
-  redis: Redis;
+  redis: RedisClient;
   keyPrefix: string;
   planQueue: Queue;
   decodeQueue: Queue;

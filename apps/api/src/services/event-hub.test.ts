@@ -1,16 +1,15 @@
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import { GenerationStore } from '@glm-image/shared/generation-store';
-import { closeRedis, createRedis } from '@glm-image/shared/redis';
+import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
 import { queuedRecord } from '@glm-image/testing/records';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventHub, type EventWatch, MAX_BUFFERED_EVENTS } from './event-hub.ts';
 
 /** The event hub on its own against a real redis-server: buffering, collapsing, letting go. */
 
 let server: RedisServerHandle;
-let redis: Redis;
+let redis: RedisClient;
 let store: GenerationStore;
 let hub: EventHub;
 const quiet = { warn() {}, info() {}, debug() {} };

@@ -16,9 +16,8 @@
  * followed generation from its cursors: an empty reply unless something was missed.
  */
 import type { GenerationEvent, GenerationStore } from '@glm-image/shared/generation-store';
-import { closeRedis } from '@glm-image/shared/redis';
+import { closeRedis, type RedisClient } from '@glm-image/shared/redis';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 
 /**
  * Events held for a watcher that is not taking them (a slow client). Runs of progress
@@ -166,7 +165,7 @@ export interface EventHubOptions {
    * A connection of the hub's own, used for nothing but subscriptions; the hub closes it.
    * Requests on it should wait out a reconnect (`maxRetriesPerRequest: null`).
    */
-  subscriber: Redis;
+  subscriber: RedisClient;
   log: Pick<FastifyBaseLogger, 'warn' | 'info' | 'debug'>;
   /** Period of the sweep that reads every followed generation. Default: DEFAULT_SWEEP_MS. */
   sweepMs?: number;
@@ -175,7 +174,7 @@ export interface EventHubOptions {
 export class EventHub {
   private readonly store: GenerationStore;
   private readonly log: EventHubOptions['log'];
-  private readonly subscriber: Redis;
+  private readonly subscriber: RedisClient;
   private readonly followed = new Map<string, Followed>();
   private readonly byChannel = new Map<string, Followed>();
   private readonly sweeper: NodeJS.Timeout;

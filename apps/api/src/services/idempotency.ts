@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { IdempotencyConflictError, InvalidInputError } from '@glm-image/shared/errors';
 import type { RedisKeys } from '@glm-image/shared/keys';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@glm-image/shared/redis';
 
 /**
  * Idempotency-Key handling: the first request with a key claims it atomically
@@ -37,7 +37,7 @@ export function hashBody(body: unknown): string {
 
 export class IdempotencyKeys {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: RedisKeys,
   ) {}
 

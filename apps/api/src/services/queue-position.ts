@@ -1,5 +1,5 @@
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 /**
  * Where a waiting job stands in its queue, 1-based, or null when it is not waiting
@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
  * the prioritized set plus whatever sits in the wait list.
  */
 /** `redis` must reach the queue's server; the API shares one connection with its queues. */
-export async function queuePosition(queue: Queue, redis: Redis, jobId: string): Promise<number | null> {
+export async function queuePosition(queue: Queue, redis: RedisClient, jobId: string): Promise<number | null> {
   const results = await redis
     .multi()
     .zrank(queue.keys['prioritized'] ?? queue.toKey('prioritized'), jobId)

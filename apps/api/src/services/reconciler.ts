@@ -11,11 +11,11 @@
  */
 import type { GenerationStore } from '@glm-image/shared/generation-store';
 import type { GenerationLifecycle } from '@glm-image/shared/lifecycle';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { JobEnqueuer } from './job-enqueuer.ts';
 
 export interface ReconcilerOptions {
-  redis: Redis;
+  redis: RedisClient;
   store: GenerationStore;
   lifecycle: GenerationLifecycle;
   jobs: JobEnqueuer;

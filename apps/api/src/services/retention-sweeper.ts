@@ -5,12 +5,12 @@
  * lifecycle rule of its own this finds nothing to do.
  */
 import type { RedisKeys } from '@glm-image/shared/keys';
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { ObjectStore } from '@glm-image/shared/storage';
 import { GENERATIONS_PREFIX } from '@glm-image/shared/storage';
-import type { Redis } from 'ioredis';
 
 export interface RetentionSweeperOptions {
-  redis: Redis;
+  redis: RedisClient;
   objects: ObjectStore;
   /** Where the lock lives. */
   keys: RedisKeys;

@@ -3,11 +3,11 @@
  * capped Redis list `<prefix>gen:<id>:webhook`, expiring with the generation, so the API
  * can show clients what happened to their webhooks.
  */
-import type { Cluster, Redis } from 'ioredis';
 import type { WebhookEvent } from '../generation.ts';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from '../keys.ts';
+import type { RedisClient } from '../redis.ts';
 
-export type RedisClient = Redis | Cluster;
+export type { RedisClient } from '../redis.ts';
 
 /**
  * BullMQ hands out its connection as an adapter interface; with BullMQ's default (ioredis)
