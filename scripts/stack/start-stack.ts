@@ -28,6 +28,12 @@ export interface StackOptions {
   onLine?: (name: string, line: string) => void;
   /** A process rejected its configuration (exit 78) after start-up; it is not restarted. */
   onConfigError?: (name: string) => void;
+  /**
+   * How long the API may take to become ready. Default: a minute, so that `npm start`
+   * names an unreachable Redis or S3 soon; tests give it as long as a hang takes to show,
+   * since a loaded machine may start processes many times slower.
+   */
+  readyTimeoutMs?: number;
 }
 
 /** A process of the stack exited with EX_CONFIG: its environment is wrong, not its luck. */
@@ -140,7 +146,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
   const gaveUp = new AbortController();
   try {
-    await Promise.race([waitForReady(`${apiUrl}/readyz`, 60_000, gaveUp.signal), configRejected]);
+    await Promise.race([waitForReady(`${apiUrl}/readyz`, options.readyTimeoutMs ?? 60_000, gaveUp.signal), configRejected]);
   } catch (error) {
     await stop();
     throw error;

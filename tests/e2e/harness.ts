@@ -92,6 +92,7 @@ export async function startSystemOn(redisUrl: string, options: SystemOptions = {
       port: await freePort(),
       devApiKey: 'e2e-unused-dev-key-0123456789',
       modelPackPath: options.modelPackPath ?? (await referencePackPath()),
+      readyTimeoutMs: 600_000,
       env: {
         LOG_LEVEL: 'warn',
         // A test client polls much faster than a person: give its key a budget to match.
