@@ -3,7 +3,7 @@
  * Redis (every status change is one event, so an ending written twice shows as two) and
  * the objects in the bucket.
  */
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import type { GenerationStore } from '@glm-image/shared/generation-store';
 import type { S3ServerHandle } from '../../../packages/testing/src/s3-server.ts';
 
@@ -23,7 +23,10 @@ export async function endingsOf(store: GenerationStore, id: string): Promise<str
   }
 }
 
-/** Every key in the bucket. */
+/**
+ * Every key in the bucket. Pages by marker (ListObjects): s3rver's continuation tokens
+ * use a cipher OpenSSL 3 no longer offers, so a truncated ListObjectsV2 page fails there.
+ */
 export async function listObjectKeys(s3: S3ServerHandle): Promise<string[]> {
   const client = new S3Client({
     endpoint: s3.endpoint,
@@ -32,19 +35,15 @@ export async function listObjectKeys(s3: S3ServerHandle): Promise<string[]> {
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
   });
   const keys: string[] = [];
-  let token: string | undefined;
   try {
-    do {
-      const page = await client.send(
-        new ListObjectsV2Command({ Bucket: s3.bucket, ContinuationToken: token }),
-      );
+    for (;;) {
+      const page = await client.send(new ListObjectsCommand({ Bucket: s3.bucket, Marker: keys.at(-1) }));
       for (const item of page.Contents ?? []) keys.push(item.Key!);
-      token = page.NextContinuationToken;
-    } while (token);
+      if (!page.IsTruncated) return keys;
+    }
   } finally {
     client.destroy();
   }
-  return keys;
 }
 
 /** The bucket's keys by the generation they belong to (the path segment that names it). */
