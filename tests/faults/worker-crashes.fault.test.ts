@@ -1,8 +1,8 @@
 /**
  * Worker crashes under load. Two planners and two decoders serve at least 1,000
  * generations while planner and decoder processes are SIGKILLed, taking turns, each the
- * moment it is seen holding jobs, at least 20 times; every killed process is started
- * again, as Kubernetes restarts a pod. Poison rides along: generations the model cannot
+ * moment it is seen holding jobs while the other process of its role is up, at least 20
+ * times; every killed process is started again, as Kubernetes restarts a pod. Poison rides along: generations the model cannot
  * render (a model error every time) and generations whose decode job kills every
  * process that runs it.
  *
@@ -36,7 +36,13 @@ import { runBurstyLoad } from './support/bursty-load.ts';
 import { endingsOf, keysByGeneration, listObjectKeys } from './support/generation-outcomes.ts';
 import { type Rerun, waitForRerun } from './support/held-jobs.ts';
 import { buildSizeLimitedPack, RENDERABLE_SIZE, UNRENDERABLE_SIZE } from './support/size-limited-pack.ts';
-import { type Kill, killEveryRunOf, killWhileBusy, type Victim } from './support/worker-kills.ts';
+import {
+  type Kill,
+  killEveryRunOf,
+  killWhileBusy,
+  type Victim,
+  waitUntilReady,
+} from './support/worker-kills.ts';
 
 const GENERATIONS = 1000;
 /** Kills that caught a process holding jobs; kills that caught none are counted apart. */
@@ -118,9 +124,20 @@ const percentile = (sorted: number[], p: number) =>
 
 it('every accepted generation ends once, and every job a killed worker held runs again', async () => {
   const { client, stack } = system;
+  const readyUrl = (metricsUrl: string) => metricsUrl.replace(/\/metrics$/, '/readyz');
   const victims: Record<Victim['role'], Victim[]> = {
-    planner: stack.planners.map((process) => ({ role: 'planner', process, queue: planQueue })),
-    decoder: stack.decoders.map((process) => ({ role: 'decoder', process, queue: decodeQueue })),
+    planner: stack.planners.map((process, i) => ({
+      role: 'planner',
+      process,
+      queue: planQueue,
+      readyUrl: readyUrl(stack.metricsUrls.planners[i]!),
+    })),
+    decoder: stack.decoders.map((process, i) => ({
+      role: 'decoder',
+      process,
+      queue: decodeQueue,
+      readyUrl: readyUrl(stack.metricsUrls.decoders[i]!),
+    })),
   };
   const kinds = new Map<string, Kind>();
   // Jobs a random kill must not catch: one caught before (so no job is lost to this
@@ -136,6 +153,9 @@ it('every accepted generation ends once, and every job a killed worker held runs
       const role = kills.length % 2 === 0 ? 'planner' : 'decoder';
       const victim = victims[role][Math.floor(Math.random() * victims[role].length)]!;
       await sleep(Math.random() * 2000);
+      // One process of a role dies at a time, as when pods fail one by one: the other is
+      // up (back from its own last kill) and can take the dead one's jobs.
+      await waitUntilReady(victims[role].filter((peer) => peer !== victim));
       const kill = await killWhileBusy(victim, spare);
       if (kill.jobs.length === 0) {
         missedKills += 1;

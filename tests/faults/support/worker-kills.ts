@@ -14,6 +14,8 @@ export interface Victim {
   process: ManagedProcess;
   /** The queue it consumes. */
   queue: Queue;
+  /** Its readiness URL (/readyz): 200 once it consumes its queue. */
+  readyUrl: string;
 }
 
 export interface Kill {
@@ -27,6 +29,20 @@ export interface Kill {
 
 async function waitForExit(process: ManagedProcess, pid: number): Promise<void> {
   while (process.pid === pid) await sleep(10);
+}
+
+/** Resolves once every one of `victims` answers its readiness probe with 200. */
+export async function waitUntilReady(victims: readonly Victim[]): Promise<void> {
+  for (const victim of victims) {
+    for (;;) {
+      const ready = await fetch(victim.readyUrl).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (ready) break;
+      await sleep(100);
+    }
+  }
 }
 
 /**
