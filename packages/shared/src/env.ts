@@ -90,9 +90,9 @@ export const workerShape = {
   CUDA_DEVICE_ID: int(0, 64).default(0),
   /**
    * Job locks. Inference runs off the event loop, so a live worker renews its locks on
-   * time even while its model is busy, and a lock can be short: a killed worker's jobs are
-   * taken back by the next stalled check after their lock runs out, within
-   * LOCK_DURATION_MS + STALLED_INTERVAL_MS (7.5 s by default) of the kill. Locks are
+   * time even while its model is busy, and a lock can be short: a killed worker's jobs go
+   * back to the queue at the first stalled check after their lock runs out, about
+   * LOCK_DURATION_MS + STALLED_INTERVAL_MS (7.5 s by default) after the kill. Locks are
    * renewed every LOCK_RENEW_MS, by default a quarter of LOCK_DURATION_MS (1.5 s): a
    * renewal may come late three times in a row before the lock is lost.
    */
