@@ -140,8 +140,9 @@ it('every accepted generation ends once, and every job a killed worker held runs
     })),
   };
   const kinds = new Map<string, Kind>();
-  // Jobs a random kill must not catch: one caught before (so no job is lost to this
-  // test's bad luck more than twice, which the system allows), and the poison.
+  // Jobs a kill must not be aimed at: those an earlier kill caught (a job may still be
+  // caught a second time, taken in the instant between look and kill, and survives
+  // that), and the poison, whose runs are counted.
   const spare = new Set<string>();
   const poisonRuns = new Map<string, Promise<string[]>>();
   const kills: Kill[] = [];
