@@ -146,7 +146,10 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   };
   const gaveUp = new AbortController();
   try {
-    await Promise.race([waitForReady(`${apiUrl}/readyz`, options.readyTimeoutMs ?? 60_000, gaveUp.signal), configRejected]);
+    await Promise.race([
+      waitForReady(`${apiUrl}/readyz`, options.readyTimeoutMs ?? 60_000, gaveUp.signal),
+      configRejected,
+    ]);
   } catch (error) {
     await stop();
     throw error;

@@ -140,7 +140,7 @@ describe('the system on a three-master Redis Cluster', () => {
     expect((await sharp(preview).metadata()).format).toBe('png');
 
     await expect
-      .poll(() => deliveredEvents(submitted.id), { timeout: 60_000 })
+      .poll(() => deliveredEvents(submitted.id), { timeout: 300_000 })
       .toEqual(['generation.planned', 'generation.succeeded']);
     const logged = (await client.waitFor(
       submitted.id,
@@ -307,20 +307,20 @@ describe('the system on a three-master Redis Cluster', () => {
     await cluster.kill();
     // Once the API has seen the outage, requests answer at once instead of hanging.
     await expect
-      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 60_000 })
+      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 300_000 })
       .toBe(503);
     const answer = async () => {
       const res = await client.request('/v1/generations/gen_asked_during_the_outage');
       return { status: res.status, body: await res.json() };
     };
-    await expect.poll(answer, { timeout: 60_000 }).toEqual({
+    await expect.poll(answer, { timeout: 300_000 }).toEqual({
       status: 503,
       body: { error: { code: 'service_unavailable', message: expect.any(String) } },
     });
 
     await cluster.restart();
     await expect
-      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 60_000 })
+      .poll(async () => (await fetch(`${system.stack.apiUrl}/readyz`)).status, { timeout: 300_000 })
       .toBe(200);
     expect((await client.get(finished.id)).status).toBe('succeeded');
     const after = await client.submit({ prompt: 'a green square', width: 512, height: 512, steps: 2 });

@@ -99,8 +99,17 @@ export const workerShape = {
   INTRA_OP_THREADS: int(1, 1024).optional(),
   INTER_OP_THREADS: int(1, 1024).optional(),
   CUDA_DEVICE_ID: int(0, 64).default(0),
-  STALLED_INTERVAL_MS: positiveInt.default(30_000),
-  LOCK_DURATION_MS: positiveInt.default(60_000),
+  /**
+   * Job locks. Inference runs off the event loop, so a live worker renews its locks on
+   * time even while its model is busy, and a lock can be short: a killed worker's jobs go
+   * back to the queue at the first stalled check after their lock runs out, about
+   * LOCK_DURATION_MS + STALLED_INTERVAL_MS (7.5 s by default) after the kill. Locks are
+   * renewed every LOCK_RENEW_MS, by default a quarter of LOCK_DURATION_MS (1.5 s): a
+   * renewal may come late three times in a row before the lock is lost.
+   */
+  LOCK_DURATION_MS: positiveInt.default(6000),
+  LOCK_RENEW_MS: positiveInt.optional(),
+  STALLED_INTERVAL_MS: positiveInt.default(1500),
   HOST: z.string().min(1).default('127.0.0.1'),
 };
 
@@ -222,13 +231,25 @@ export function parseCommonEnv(env: RawEnv = process.env): CommonEnv {
   return parseEnvSchema(commonEnvSchema, env);
 }
 export function parsePlannerEnv(env: RawEnv = process.env): PlannerEnv {
-  return parseEnvSchema(plannerEnvSchema, env);
+  return parseEnvSchema(plannerEnvSchema, env, lockProblems);
 }
 export function parseDecoderEnv(env: RawEnv = process.env): DecoderEnv {
-  return parseEnvSchema(decoderEnvSchema, env);
+  return parseEnvSchema(decoderEnvSchema, env, lockProblems);
 }
 export function parseEvaluatorEnv(env: RawEnv = process.env): EvaluatorEnv {
-  return parseEnvSchema(evaluatorEnvSchema, env);
+  return parseEnvSchema(evaluatorEnvSchema, env, lockProblems);
+}
+
+/** A lock renewed no sooner than it runs out is lost by every worker that holds it. */
+function lockProblems(env: Partial<z.infer<z.ZodObject<typeof workerShape>>>): Problem[] {
+  const { LOCK_RENEW_MS: renew, LOCK_DURATION_MS: duration } = env;
+  if (renew === undefined || duration === undefined || renew < duration) return [];
+  return [
+    {
+      variable: 'LOCK_RENEW_MS',
+      message: `must be less than LOCK_DURATION_MS (got ${renew} and ${duration})`,
+    },
+  ];
 }
 
 /**

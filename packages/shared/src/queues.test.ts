@@ -1,7 +1,8 @@
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePlannerEnv } from './env.ts';
+import { parseDecoderEnv, parseEvaluatorEnv, parsePlannerEnv } from './env.ts';
+import { ConfigError } from './errors.ts';
 import {
   createDecodeQueue,
   createPlanQueue,
@@ -11,6 +12,7 @@ import {
   type PlanJobData,
   type QueueSettings,
   queueSettingsFromEnv,
+  workerProcessName,
   workerSettingsFromEnv,
 } from './queues.ts';
 import { closeRedis, createRedis, type RedisClient } from './redis.ts';
@@ -99,6 +101,54 @@ describe('job catalog', () => {
       await done;
       expect(attempts).toEqual([0, 1]);
       expect(await queue.getJobState(job.id!)).toBe('failed');
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+});
+
+describe('worker settings', () => {
+  it('ship short locks: 6 s, renewed every 1.5 s, with a stalled check every 1.5 s', () => {
+    for (const parse of [parsePlannerEnv, parseDecoderEnv, parseEvaluatorEnv]) {
+      expect(workerSettingsFromEnv(parse({}))).toMatchObject({
+        lockDurationMs: 6000,
+        lockRenewMs: 1500,
+        stalledIntervalMs: 1500,
+      });
+    }
+  });
+
+  it('renew a lock set on its own at a quarter of its length, or every LOCK_RENEW_MS', () => {
+    expect(workerSettingsFromEnv(parsePlannerEnv({ LOCK_DURATION_MS: '20000' })).lockRenewMs).toBe(5000);
+    expect(
+      workerSettingsFromEnv(parsePlannerEnv({ LOCK_DURATION_MS: '20000', LOCK_RENEW_MS: '2000' }))
+        .lockRenewMs,
+    ).toBe(2000);
+  });
+
+  it('refuse a renewal that comes no sooner than the lock runs out', () => {
+    const refused = () => parseDecoderEnv({ LOCK_DURATION_MS: '3000', LOCK_RENEW_MS: '3000' });
+    expect(refused).toThrow(ConfigError);
+    expect(refused).toThrow(/LOCK_RENEW_MS: must be less than LOCK_DURATION_MS/);
+  });
+
+  it('name the process on every job its worker takes', async () => {
+    const queueSettings = settings({ PLAN_QUEUE: 'plan-named' });
+    const queue = createPlanQueue(redis, queueSettings);
+    const worker = createWorker<PlanJobData>(
+      'plan',
+      async () => {},
+      redis,
+      queueSettings,
+      workerSettingsFromEnv(parsePlannerEnv({})),
+    );
+    try {
+      const job = await queue.add('plan', { generationId: 'g3', tenant: 'acme' });
+      await expect.poll(() => queue.getJobState(job.id!), { timeout: 120_000 }).toBe('completed');
+      expect((await queue.getJob(job.id!))?.processedBy).toBe(workerProcessName());
+      expect(workerProcessName()).toMatch(new RegExp(`:${process.pid}$`));
     } finally {
       await worker.close();
       await queue.obliterate({ force: true });

@@ -2,6 +2,7 @@
  * The job catalog: queue names, payload schemas and retry policy in one place, so a
  * change to how a job moves touches this file and the job's handler, not every app.
  */
+import { hostname } from 'node:os';
 import { type ConnectionOptions, type JobsOptions, type Processor, Queue, Worker } from 'bullmq';
 import { z } from 'zod';
 import type { CommonEnv, WorkerEnv } from './env.ts';
@@ -128,11 +129,16 @@ export interface WorkerSettings {
   /** Jobs one process runs at once (PLANNER_MAX_BATCH, default 8 / DECODER_CONCURRENCY, default 2 / EVALUATOR_CONCURRENCY, default 1). */
   concurrency: number;
   /**
-   * How long a job's lock lasts; the worker renews it at half this period. A worker that
-   * dies loses its lock after this long and the job is retried. Default: 60000 ms.
+   * How long a job's lock lasts. A worker that dies loses its locks after this long and
+   * its jobs are run again. Default: 6000 ms (LOCK_DURATION_MS).
    */
   lockDurationMs: number;
-  /** How often BullMQ looks for jobs whose lock expired. Default: 30000 ms. */
+  /**
+   * How often a worker renews the locks of the jobs it holds. Default: a quarter of the
+   * lock, 1500 ms (LOCK_RENEW_MS).
+   */
+  lockRenewMs: number;
+  /** How often a worker looks for jobs whose lock expired. Default: 1500 ms (STALLED_INTERVAL_MS). */
   stalledIntervalMs: number;
   /** How many times a job may stall before it fails. Default: 1 (BullMQ's). */
   maxStalledCount?: number;
@@ -152,8 +158,18 @@ export function workerSettingsFromEnv(env: WorkerEnv): WorkerSettings {
   return {
     concurrency,
     lockDurationMs: env.LOCK_DURATION_MS,
+    lockRenewMs: env.LOCK_RENEW_MS ?? Math.max(1, Math.floor(env.LOCK_DURATION_MS / 4)),
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
   };
+}
+
+/**
+ * The name a worker gives BullMQ: this process, as `host:pid`. BullMQ stores it on each
+ * job the worker takes (`processedBy`), so a job names the process that ran it last; in
+ * Kubernetes the host is the pod.
+ */
+export function workerProcessName(): string {
+  return `${hostname()}:${process.pid}`;
 }
 
 /**
@@ -172,8 +188,10 @@ export function createWorker<Data>(
   return new Worker<Data>(settings.names[kind], processor, {
     connection,
     prefix: settings.prefix,
+    name: workerProcessName(),
     concurrency: worker.concurrency,
     lockDuration: worker.lockDurationMs,
+    lockRenewTime: worker.lockRenewMs,
     stalledInterval: worker.stalledIntervalMs,
     maxStalledCount: worker.maxStalledCount ?? 1,
     autorun: worker.autorun ?? true,

@@ -181,7 +181,7 @@ describe('a Redis Cluster', () => {
       },
       worker,
       settings,
-      { concurrency: 1, lockDurationMs: 30_000, stalledIntervalMs: 30_000 },
+      { concurrency: 1, lockDurationMs: 30_000, lockRenewMs: 7_500, stalledIntervalMs: 30_000 },
     );
     try {
       const read = blocking.xread('BLOCK', 0, 'STREAMS', '{glm}:blocking', '$');

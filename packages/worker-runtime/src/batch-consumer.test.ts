@@ -1,5 +1,10 @@
 import { parsePlannerEnv } from '@glm-image/shared/env';
-import { createQueue, planJobDataSchema, queueSettingsFromEnv } from '@glm-image/shared/queues';
+import {
+  createQueue,
+  planJobDataSchema,
+  queueSettingsFromEnv,
+  workerProcessName,
+} from '@glm-image/shared/queues';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { queuedRecord } from '@glm-image/testing/records';
 import { startWorkerFixture, type WorkerFixture } from '@glm-image/testing/worker-fixture';
@@ -73,7 +78,10 @@ it('holds at most its batch of jobs and takes the next one as soon as a slot fre
 
   gates.get(started[1]!)!.open();
   await expect.poll(() => started.length, { timeout: 120_000 }).toBe(4);
-  expect((await queue.getJob(started[1]!))?.finishedOn).toBeDefined();
+  const finished = await queue.getJob(started[1]!);
+  expect(finished?.finishedOn).toBeDefined();
+  // The job names the process that ran it.
+  expect(finished?.processedBy).toBe(workerProcessName());
   expect(await queue.getWaitingCount()).toBe(1);
   // The others kept their slots all along.
   expect(await queue.getActiveCount()).toBe(3);

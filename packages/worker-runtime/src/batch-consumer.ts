@@ -161,14 +161,12 @@ export async function consumeQueueInBatches<Data>(
 
   await worker.startStalledCheckTimer();
   const fetching = fetchLoop();
-  // Well inside the lock: a renewal delayed by a busy machine still lands in time.
+  // Every LOCK_RENEW_MS, well inside the lock: a renewal delayed by a busy machine still
+  // lands in time.
   let renewing = Promise.resolve();
-  const renewal = setInterval(
-    () => {
-      renewing = renewing.then(renewLocks);
-    },
-    Math.max(1, Math.floor(settings.lockDurationMs / 3)),
-  );
+  const renewal = setInterval(() => {
+    renewing = renewing.then(renewLocks);
+  }, settings.lockRenewMs);
   log.info(
     { queue: runtime.queueSettings.names[kind], max_jobs: maxJobs, metrics: http.url },
     'worker started',

@@ -36,9 +36,23 @@ export function fixedCostPack(work: number = DEFAULT_FIXED_COST_WORK): PackSpec 
 }
 
 function buildFixedCostDenoiser(manifest: ModelPackManifest, work: number): Uint8Array {
-  const n = WORK_UNIT_SIDE;
   const g = new GraphBuilder('fixed_cost_denoiser');
   const { sample } = denoiserInputs(g, manifest);
+  const velocity = fixedCostVelocity(g, sample, work);
+  g.output('velocity', velocity, DType.float, ['batch', manifest.decoder.latentChannels, 'lh', 'lw']);
+  return g.toBytes(
+    17,
+    `GLM-Image fixed-cost pack: denoiser (velocity = sample, after ${work} x ${WORK_UNIT_SIDE}^3 multiply-adds per batch entry).`,
+  );
+}
+
+/**
+ * The fixed-cost denoiser's body: `sample` unchanged as the velocity, after `work` units
+ * of arithmetic per batch entry. Exported for packs that build on it (the fault suite's
+ * pack adds a size its denoiser cannot render).
+ */
+export function fixedCostVelocity(g: GraphBuilder, sample: string, work: number): string {
+  const n = WORK_UNIT_SIDE;
   // Each batch entry gets its own [n, n] matrix, tied to the sample so that nothing can be
   // folded into a constant when the session is created.
   const perEntry = g.op('Reshape', [
@@ -56,10 +70,5 @@ function buildFixedCostDenoiser(manifest: ModelPackManifest, work: number): Uint
     g.op('ReduceMean', [x], { axes: [1, 2], keepdims: 1 }),
     g.constInt64([-1, 1, 1, 1], [4]),
   ]);
-  const velocity = g.op('Add', [sample, g.op('Mul', [burnt, g.scalar(0)])]);
-  g.output('velocity', velocity, DType.float, ['batch', manifest.decoder.latentChannels, 'lh', 'lw']);
-  return g.toBytes(
-    17,
-    `GLM-Image fixed-cost pack: denoiser (velocity = sample, after ${work} x ${n}^3 multiply-adds per batch entry).`,
-  );
+  return g.op('Add', [sample, g.op('Mul', [burnt, g.scalar(0)])]);
 }
