@@ -17,8 +17,8 @@ export default defineConfig({
     maxWorkers: 2,
     // Limits only catch a hang: every test waits for conditions, and a busy machine may
     // take minutes over what an idle one does in seconds.
-    testTimeout: 180_000,
-    hookTimeout: 180_000,
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
     // expect.poll waits for a condition; its default of 1 s would make a slow machine fail.
     expect: { poll: { timeout: 120_000 } },
     env: { AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: 'true', NODE_NO_WARNINGS: '1' },

@@ -41,7 +41,7 @@ beforeAll(async () => {
     },
   });
   dir = await mkdtemp(join(tmpdir(), 'glm-cli-'));
-}, 120_000);
+});
 afterAll(async () => {
   await system?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -191,7 +191,7 @@ describe('glm-image', () => {
     expect(existsSync(join(dir, 'never.png'))).toBe(false);
     const id = /^submitted (\S+)$/m.exec(run.stderr)?.[1];
     expect((await glmImage(['status', id!])).code).toBe(3);
-  }, 240_000);
+  });
 
   it('exits 2 for bad input, whether the command line or the API refuses it', async () => {
     const usage = await glmImage(['generate', 'a cat', '--size', 'big']);

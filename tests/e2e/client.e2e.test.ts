@@ -56,7 +56,7 @@ beforeAll(async () => {
   });
   client = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: API_KEY });
   admin = new GlmImageClient({ baseUrl: system.stack.apiUrl, apiKey: ADMIN_KEY });
-}, 120_000);
+});
 afterAll(async () => {
   await system?.stop();
 });

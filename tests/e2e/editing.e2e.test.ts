@@ -27,7 +27,7 @@ beforeAll(async () => {
     env: { WEBHOOK_ALLOWLIST: '127.0.0.1', WEBHOOK_SECRETS: JSON.stringify({ e2e: SECRET }) },
   });
   hooks = await startTestReceiver();
-}, 120_000);
+});
 afterAll(async () => {
   await hooks?.close();
   await system?.stop();

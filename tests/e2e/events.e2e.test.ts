@@ -11,7 +11,7 @@ let system: E2eSystem;
 
 beforeAll(async () => {
   system = await startSystem();
-}, 120_000);
+});
 afterAll(async () => {
   await system?.stop();
 });

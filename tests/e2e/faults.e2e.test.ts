@@ -39,7 +39,7 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     const final = await client.waitFor(submitted.id, undefined, 240_000);
     expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
     expect(final.outputs).toHaveLength(1);
-  }, 300_000);
+  });
 
   it('planner: the job is picked up again and the generation succeeds', async () => {
     system = await startSystem();
@@ -55,7 +55,7 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
     stack.planners[0]!.kill('SIGKILL');
     const final = await client.waitFor(submitted.id, undefined, 240_000);
     expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
-  }, 300_000);
+  });
 
   it('planner in the middle of a batch: every plan it held is picked up again and succeeds', async () => {
     // Two planners of at most 4 plans each and 6 long plans: once all 6 are planning,
@@ -88,7 +88,7 @@ describe('a worker killed with SIGKILL in the middle of a job', () => {
       expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
       expect(final.outputs).toHaveLength(1);
     }
-  }, 480_000);
+  });
 });
 
 /** A denoiser with the contract's inputs and outputs whose graph fails when run. */
@@ -118,5 +118,5 @@ describe('a model error', () => {
     const final = await client.waitFor(submitted.id, undefined, 60_000);
     expect(final.status).toBe('failed');
     expect(final.error?.code).toBe('model_error');
-  }, 180_000);
+  });
 });

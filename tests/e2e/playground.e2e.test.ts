@@ -126,7 +126,7 @@ beforeAll(async () => {
     if (request.method() === 'POST' && path === '/v1/generations') submits.push(request.postDataJSON());
   });
   await page.addInitScript({ content: PAGE_RECORDER });
-}, 180_000);
+});
 
 afterAll(async () => {
   await browser?.close();

@@ -43,7 +43,7 @@ beforeAll(async () => {
     },
   });
   admin = new ApiClient(system.stack.apiUrl, ADMIN_KEY);
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();
@@ -135,7 +135,7 @@ describe('quality signals, feedback and the training export', () => {
     // The plans are the same kind of plan: both follow the prompt.
     expect(legible.quality!.plan!.scores.prompt_alignment).toBe(1);
     expect(garbled.quality!.plan!.scores.prompt_alignment).toBe(1);
-  }, 300_000);
+  });
 
   it('takes feedback over HTTP, once per Idempotency-Key, and shows it on the generation', async () => {
     const body = JSON.stringify({ stage: 'decode', rating: 4, labels: ['artifacts'], preferred_output: 1 });

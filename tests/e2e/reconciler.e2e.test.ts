@@ -16,7 +16,7 @@ let system: E2eSystem;
 
 beforeAll(async () => {
   system = await startSystem({ env: { RECONCILE_INTERVAL_MS: '500', RECONCILE_AFTER_MS: '2000' } });
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();
@@ -72,4 +72,4 @@ it('queues a generation stranded by a killed API again, with no client reading i
     await planQueue.close();
     await closeRedis(redis);
   }
-}, 180_000);
+});

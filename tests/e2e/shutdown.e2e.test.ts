@@ -15,7 +15,7 @@ beforeAll(async () => {
     env: { SHUTDOWN_GRACE_MS: '600000' },
     decoderEnv: { SHUTDOWN_GRACE_MS: '1500' },
   });
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();
@@ -42,7 +42,7 @@ it('a planner given SIGTERM mid-plan finishes the plan, then exits 0', async () 
   expect(system.logs.some((line) => line.startsWith('planner-1') && line.includes('handed back'))).toBe(
     false,
   );
-}, 240_000);
+});
 
 it('a decoder given SIGTERM past its grace hands the job back, exits 0, and the job still succeeds', async () => {
   const { client, stack } = system;
@@ -62,4 +62,4 @@ it('a decoder given SIGTERM past its grace hands the job back, exits 0, and the 
   const final = await client.waitFor(submitted.id, undefined, 180_000);
   expect(final.status, JSON.stringify(final.error)).toBe('succeeded');
   expect(final.outputs).toHaveLength(1);
-}, 300_000);
+});

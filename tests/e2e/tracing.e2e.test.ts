@@ -60,7 +60,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   const { port } = collector.address() as AddressInfo;
   system = await startSystem({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } });
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();
@@ -88,4 +88,4 @@ it('follows a generation from the API through both workers to the object store i
   expect(trace.map((s) => s.name)).toEqual(
     expect.arrayContaining(['generation.enqueue', 'plan job', 'decode job', 's3.put']),
   );
-}, 120_000);
+});

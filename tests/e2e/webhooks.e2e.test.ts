@@ -25,7 +25,7 @@ beforeAll(async () => {
   system = await startSystem({
     env: { WEBHOOK_ALLOWLIST: '127.0.0.1', WEBHOOK_SECRETS: JSON.stringify({ e2e: SECRET }) },
   });
-}, 120_000);
+});
 afterEach(async () => {
   for (const receiver of receivers.splice(0)) await receiver.close();
 });

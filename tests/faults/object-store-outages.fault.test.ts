@@ -45,7 +45,7 @@ describe('within STORAGE_UNAVAILABLE_AFTER_MS (its default)', () => {
   beforeAll(async () => {
     system = await startSystem();
     await workerReady(system.stack.metricsUrls.decoders[0]!);
-  }, 120_000);
+  });
   afterAll(async () => {
     await system?.stop();
   });
@@ -98,7 +98,7 @@ describe('past STORAGE_UNAVAILABLE_AFTER_MS', () => {
   beforeAll(async () => {
     system = await startSystem({ decoderEnv: { STORAGE_UNAVAILABLE_AFTER_MS: '1000' } });
     await workerReady(system.stack.metricsUrls.decoders[0]!);
-  }, 120_000);
+  });
   afterAll(async () => {
     await system?.stop();
   });

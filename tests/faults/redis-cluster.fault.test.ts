@@ -57,7 +57,7 @@ beforeAll(async () => {
     },
   });
   admin = new ApiClient(system.stack.apiUrl, ADMIN_KEY);
-}, 300_000);
+});
 
 afterAll(async () => {
   await system?.stop();

@@ -40,7 +40,7 @@ let system: E2eSystem;
 
 beforeAll(async () => {
   system = await startSystem({ planners: 1, decoders: 1 });
-}, 120_000);
+});
 
 afterAll(async () => {
   await system?.stop();

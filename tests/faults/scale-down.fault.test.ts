@@ -76,7 +76,7 @@ beforeAll(async () => {
   const settings = queueSettingsFromEnv(parseCommonEnv({ REDIS_URL: system.redis.url }));
   planQueue = createPlanQueue(redis, settings);
   decodeQueue = createDecodeQueue(redis, settings);
-}, 300_000);
+});
 
 afterAll(async () => {
   await planQueue?.close();

@@ -60,7 +60,7 @@ beforeAll(async () => {
   });
   queueConnection = createRedis(system.redis.url, { forWorker: true });
   webhookQueue = createQueue('webhook', queueConnection, queueSettingsFromEnv(parseCommonEnv({})));
-}, 120_000);
+});
 
 afterAll(async () => {
   for (const receiver of receivers) await receiver.close();

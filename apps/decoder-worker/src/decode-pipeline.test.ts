@@ -201,7 +201,7 @@ describe('stopped with a job rendering and one queued behind it', () => {
     } finally {
       await next.stop();
     }
-  }, 120_000);
+  });
 
   it('hands both back without spending an attempt, and both succeed on the next worker', async () => {
     // The fixed-cost pack makes each step long enough that a render is still running when the worker stops.
@@ -239,5 +239,5 @@ describe('stopped with a job rendering and one queued behind it', () => {
     } finally {
       await next.stop();
     }
-  }, 120_000);
+  });
 });

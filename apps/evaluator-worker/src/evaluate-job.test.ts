@@ -44,7 +44,7 @@ beforeAll(async () => {
     Decoder.load(loaded),
     PreviewRenderer.load(loaded),
   ]);
-}, 120_000);
+});
 
 afterAll(async () => {
   await worker?.stop();

@@ -190,7 +190,7 @@ it('runs the stalled-job check itself and fails a job stalled too often as worke
   expect(await job?.getState()).toBe('failed');
   expect(job?.stalledCounter).toBe(MAX_STALLED_COUNT + 1);
   expect(processed).toBe(0);
-}, 120_000);
+});
 
 it('on stop hands a running job back without spending an attempt and leaves waiting jobs alone', async () => {
   const record = queuedRecord({ status: 'planning', progress: { stage: 'planning' } });

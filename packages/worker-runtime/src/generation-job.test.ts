@@ -100,4 +100,4 @@ it('fails the generation when BullMQ gives up on a job whose workers keep dying'
     await frozen.close(true);
     await queue.close();
   }
-}, 30_000);
+});

@@ -113,7 +113,7 @@ describe('ContinuousBatch', () => {
   let reference: number[][];
   beforeAll(async () => {
     reference = await alone(MIXED());
-  }, 120_000);
+  });
 
   it('samples the same tokens for every row batched as alone, sizes and prompt lengths mixed', async () => {
     // Different sizes, so different stopping points: a quarter of 512, 631, 1011, 754 and 512 tokens.
@@ -124,7 +124,7 @@ describe('ContinuousBatch', () => {
     const { steps, rowSteps, prefills } = batch.stats;
     expect(prefills).toBe(1);
     expect(rowSteps / steps).toBeGreaterThan(2);
-  }, 120_000);
+  });
 
   it('refills a free row with the next sequence while the others keep decoding', async () => {
     // Five sequences, two rows: each that ends gives its row to the next waiting one.
@@ -133,7 +133,7 @@ describe('ContinuousBatch', () => {
     expect(results.map((r) => r[0])).toEqual(reference);
     expect(batch.stats.prefills).toBeGreaterThan(1);
     expect(batch.stats.rowSteps / batch.stats.steps).toBeGreaterThan(1);
-  }, 120_000);
+  });
 
   it('takes in a sequence that arrives while a batch decodes, and both finish as alone', async () => {
     const [first, , late] = MIXED();
@@ -153,7 +153,7 @@ describe('ContinuousBatch', () => {
     // The late sequence was prefilled on its own, then decoded beside the first.
     expect(batch.stats.prefills).toBe(2);
     expect(batch.stats.rowSteps).toBeGreaterThan(batch.stats.steps);
-  }, 120_000);
+  });
 
   it('cancels one sequence without stopping the others', async () => {
     const [a, b, c] = MIXED();
@@ -180,7 +180,7 @@ describe('ContinuousBatch', () => {
     expect(lastOfB).toBeLessThan(b!.count);
     expect((await runA)[0]).toEqual(reference[0]);
     expect((await runC)[0]).toEqual(reference[2]);
-  }, 120_000);
+  });
 
   it('gives the same tokens without the KV cache, in a batch with different stopping points', async () => {
     // Re-feeding whole sequences is slow by nature: the first tokens are enough to compare.
@@ -192,7 +192,7 @@ describe('ContinuousBatch', () => {
     expect(cached.map((r, i) => r.slice(0, 12 + 7 * i))).toEqual(
       reference.map((r, i) => r.slice(0, 12 + 7 * i)),
     );
-  }, 120_000);
+  });
 
   it('prefills rows with long prompts a few at a time, with the same tokens', async () => {
     // About 1,200 prompt tokens each: the five joining rows cannot share one prefill call.
@@ -205,7 +205,7 @@ describe('ContinuousBatch', () => {
     expect(await batch.generate(long(), quiet())).toEqual(expected);
     expect(batch.stats.prefills).toBeGreaterThan(1);
     expect(batch.stats.rowSteps / batch.stats.steps).toBeGreaterThan(4);
-  }, 120_000);
+  });
 
   it('reports progress per group over all its rows', async () => {
     const seen: Array<[number, number]> = [];
@@ -259,7 +259,7 @@ describe('ContinuousBatch', () => {
     // Alike rows still shared calls: the two without references, then the two with one.
     expect(calls.some((rows) => rows.length >= 2 && referencesOf(rows[0]!) === '0 references')).toBe(true);
     expect(calls.some((rows) => rows.length >= 2 && referencesOf(rows[0]!) === '1 references')).toBe(true);
-  }, 120_000);
+  });
 
   it('gives the same tokens without the KV cache for rows with references', async () => {
     const rows = () => [
@@ -270,7 +270,7 @@ describe('ContinuousBatch', () => {
     expect(await engine(8, false).generate(rows(), quiet())).toEqual(
       await engine(8).generate(rows(), quiet()),
     );
-  }, 120_000);
+  });
 });
 
 describe('prompt ids with reference images', () => {

@@ -39,7 +39,7 @@ beforeAll(async () => {
   ]);
   reference = await discImage({ ...SIZE, disc: DISC, fill: REFERENCE_RED, background: [30, 70, 220] });
   referenceTokens = await tokenizer.tokenize(reference, SIZE.width, SIZE.height);
-}, 60_000);
+});
 
 afterAll(async () => {
   await Promise.allSettled([tokenizer?.close(), planner?.close(), decoder?.close()]);

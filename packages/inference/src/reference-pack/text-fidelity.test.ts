@@ -92,7 +92,7 @@ describe('reference pack text fidelity (OCR)', () => {
         const all = await generation.generate([...ASCII_TEXT_PROMPTS, ...CHINESE_TEXT_PROMPTS], size);
         ascii = all.slice(0, ASCII_TEXT_PROMPTS.length);
         chinese = all.slice(ASCII_TEXT_PROMPTS.length);
-      }, 300_000);
+      });
 
       it('reads back every quoted ASCII word', async () => {
         const readings = await readBack(ascii, 'eng');
