@@ -5,7 +5,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
 import type { EventWatch } from '../services/event-hub.ts';
 
@@ -102,7 +101,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       // an empty id is malformed here and answers 400 like any other.
       const header = request.headers['last-event-id'];
       let cursor = (Array.isArray(header) ? header[0] : header) ?? request.query.last_event_id ?? '0';
-      const baseUrl = baseUrlOf(request);
+      const baseUrl = app.env.PUBLIC_API_URL;
       const present = (event: GenerationEvent) => app.presenter.view(event.data, baseUrl);
 
       // A malformed id fails here, before anything is streamed, as a 400.
