@@ -10,6 +10,9 @@ import {
   clientErrorHandler,
   frameworkErrors,
   MAX_PARAM_LENGTH,
+  missingHost,
+  NODE_HTTP_OPTIONS,
+  refuseConnect,
 } from './http-edge.ts';
 import type { ModelLimits } from './model-limits.ts';
 import { openApiPlugin } from './openapi/openapi-plugin.ts';
@@ -90,8 +93,10 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   });
   // Requests that arrive while closing get a 503 in the API's error format (Fastify's own
   // return503OnClosing answers in its format, hence off).
-  app.addHook('onRequest', async () => {
+  app.addHook('onRequest', async (request) => {
     if (closing) throw new ServiceUnavailableError('The server is shutting down; retry');
+    const hostless = missingHost(request);
+    if (hostless) throw hostless;
   });
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label so that scanners cannot inflate the series count.
@@ -169,10 +174,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Request ids in logs line up with the client's X-Request-Id when it sends one.
     requestIdHeader: 'x-request-id',
     return503OnClosing: false,
+    http: NODE_HTTP_OPTIONS,
   }).withTypeProvider<ZodTypeProvider>();
   const { logger: _logger, trustProxy: _trustProxy, ...appOptions } = options;
   await app.register(apiPlugin, appOptions);
   answerUnmetExpectations(app.server);
+  refuseConnect(app.server);
   await app.ready();
   return app;
 }

@@ -80,6 +80,22 @@ describe('errors raised before any route', () => {
     expect(res.body.error?.message).not.toContain(id);
   });
 
+  it('answers an HTTP/1.1 request without a Host header with 400 in the API format', async () => {
+    const res = await raw(`GET /healthz HTTP/1.1\r\n${auth}\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toEqual({ code: 'invalid_input', message: 'request: a Host header is required' });
+    // HTTP/1.0 had no Host header.
+    expect((await raw('GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+  });
+
+  it('answers CONNECT with 405 in the API format and closes, instead of leaving the client waiting', async () => {
+    for (const target of ['/healthz', 'internal.example:443']) {
+      const res = await raw(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(res.status).toBe(405);
+      expect(res.body.error?.code).toBe('method_not_allowed');
+    }
+  });
+
   it('answers an Expect it does not meet with 417 in the API format', async () => {
     const res = await raw(
       `POST /v1/generations HTTP/1.1\r\nHost: x\r\n${auth}\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,

@@ -43,6 +43,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
   feedback_limit_reached: 409,
   canceled: 409,
   payload_too_large: 413,
+  method_not_allowed: 405,
   unsupported_media_type: 415,
   rate_limited: 429,
   service_unavailable: 503,
