@@ -1,4 +1,5 @@
 import type { SSEMessage } from '@fastify/sse';
+import { InvalidInputError } from '@glm-image/shared/errors';
 import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -34,6 +35,18 @@ function eventName(event: GenerationEvent): string {
 /** Runs of progress events in one read collapse to their last: only the latest step matters. */
 function collapseProgress(events: GenerationEvent[]): GenerationEvent[] {
   return events.filter((event, i) => !(event.type === 'progress' && events[i + 1]?.type === 'progress'));
+}
+
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * An event id Redis takes: `$`, or `<ms>[-<seq>]` with each part an unsigned 64-bit
+ * number. Larger digits are refused here as malformed; Redis would fail the read.
+ */
+export function isEventId(id: string): boolean {
+  if (id === '$') return true;
+  const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(id);
+  return match?.slice(1).every((part) => part === undefined || BigInt(part) <= UINT64_MAX) === true;
 }
 
 const EventsQuery = z.object({
@@ -105,6 +118,7 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       const present = (event: GenerationEvent) => app.presenter.view(event.data, baseUrl);
 
       // A malformed id fails here, before anything is streamed, as a 400.
+      if (!isEventId(cursor)) throw new InvalidInputError('Last-Event-ID', 'not an event id');
       const missed = await app.store.readEvents(id, cursor);
       if (missed.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
       if (!sse.isConnected) return; // gone during the read
