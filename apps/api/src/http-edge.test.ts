@@ -86,6 +86,12 @@ describe('errors raised before any route', () => {
     expect(res.body.error).toEqual({ code: 'invalid_input', message: 'request: a Host header is required' });
     // HTTP/1.0 had no Host header.
     expect((await raw('GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+    // Bull Board's routes have an error handler of their own: the refusal still is the API's.
+    const board = await raw(
+      'GET /admin/queues HTTP/1.1\r\nAuthorization: Bearer test-key-admin-0123456789\r\nConnection: close\r\n\r\n',
+    );
+    expect(board.status).toBe(400);
+    expect(board.body.error?.message).toBe('request: a Host header is required');
   });
 
   it('answers CONNECT with 405 in the API format and closes, instead of leaving the client waiting', async () => {
