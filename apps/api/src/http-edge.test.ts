@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { nestingDepth } from './app.ts';
 import { parseApiEnv } from './env.ts';
 import { type ApiStack, startApiStack } from './testing/api-stack.ts';
@@ -100,6 +100,9 @@ describe('errors raised before any route', () => {
       expect(res.status).toBe(405);
       expect(res.body.error?.code).toBe('method_not_allowed');
     }
+    // And the server lets go of the connection once the client has.
+    const open = () => new Promise<number>((r) => stack.app.server.getConnections((_e, n) => r(n)));
+    await vi.waitFor(async () => expect(await open()).toBe(0), { timeout: 60_000, interval: 50 });
   });
 
   it('answers an Expect it does not meet with 417 in the API format', async () => {

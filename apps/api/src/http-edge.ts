@@ -92,6 +92,9 @@ export function refuseConnect(server: {
 }): void {
   server.on('connect', (_req, socket) => {
     socket.on('error', () => socket.destroy());
+    // Node hands the socket over paused: reading what follows lets the client's close be
+    // seen, or the socket would stay open after both sides are done with it.
+    socket.resume();
     socket.end(rawAnswer(405, 'Method Not Allowed', new MethodNotAllowedError()));
   });
 }
