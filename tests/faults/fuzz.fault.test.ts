@@ -27,7 +27,7 @@ import { type ApiStack, KEYS, startApiStack } from '../../apps/api/src/testing/a
 import { seedQueued, seedSucceeded } from '../../apps/api/src/testing/seed-generations.ts';
 import { type RawResponse, rawRequest } from '../support/raw-http.ts';
 
-/** Cases per route: 26 routes make over 10,000 requests. */
+/** Cases per route: 23 routes (14 documented, 9 hidden) make 10,350 requests. */
 const RUNS_PER_ROUTE = 450;
 /** Fixed, so a failure replays; each route runs from SEED plus its index. */
 const SEED = 20_261_207;
@@ -724,7 +724,7 @@ describe('hostile input on every route', () => {
               body: framed,
             });
             sent += 1;
-            count(res.status, `${op.method} ${op.path} (over the limit)`);
+            count(res.status, `${op.method} ${op.path}`);
             const problem = problemWith(
               { head: Buffer.alloc(0), body, short: false, mustBeTooLarge: true, label: '' },
               res,
