@@ -10,11 +10,14 @@ import {
   clientErrorHandler,
   frameworkErrors,
   MAX_PARAM_LENGTH,
+  missingHost,
+  NODE_HTTP_OPTIONS,
+  refuseConnect,
 } from './http-edge.ts';
 import type { ModelLimits } from './model-limits.ts';
 import { openApiPlugin } from './openapi/openapi-plugin.ts';
 import authPlugin, { KeyRegistry } from './plugins/auth.ts';
-import errorsPlugin from './plugins/errors.ts';
+import errorsPlugin, { sendError } from './plugins/errors.ts';
 import infrastructure from './plugins/infrastructure.ts';
 import rateLimitPlugin from './plugins/rate-limit.ts';
 import services from './plugins/services.ts';
@@ -90,8 +93,12 @@ async function apiApp(app: FastifyInstance, options: ApiAppOptions): Promise<voi
   });
   // Requests that arrive while closing get a 503 in the API's error format (Fastify's own
   // return503OnClosing answers in its format, hence off).
-  app.addHook('onRequest', async () => {
-    if (closing) throw new ServiceUnavailableError('The server is shutting down; retry');
+  // Sent rather than thrown: a scope with its own error handler (Bull Board's) would
+  // answer a thrown error in its format.
+  app.addHook('onRequest', async (request, reply) => {
+    if (closing) return sendError(reply, new ServiceUnavailableError('The server is shutting down; retry'));
+    const hostless = missingHost(request);
+    if (hostless) return sendError(reply, hostless);
   });
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched URLs share one label so that scanners cannot inflate the series count.
@@ -169,10 +176,12 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     // Request ids in logs line up with the client's X-Request-Id when it sends one.
     requestIdHeader: 'x-request-id',
     return503OnClosing: false,
+    http: NODE_HTTP_OPTIONS,
   }).withTypeProvider<ZodTypeProvider>();
   const { logger: _logger, trustProxy: _trustProxy, ...appOptions } = options;
   await app.register(apiPlugin, appOptions);
   answerUnmetExpectations(app.server);
+  refuseConnect(app.server);
   await app.ready();
   return app;
 }

@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { nestingDepth } from './app.ts';
 import { parseApiEnv } from './env.ts';
 import { type ApiStack, startApiStack } from './testing/api-stack.ts';
@@ -80,6 +80,31 @@ describe('errors raised before any route', () => {
     expect(res.body.error?.message).not.toContain(id);
   });
 
+  it('answers an HTTP/1.1 request without a Host header with 400 in the API format', async () => {
+    const res = await raw(`GET /healthz HTTP/1.1\r\n${auth}\r\nConnection: close\r\n\r\n`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toEqual({ code: 'invalid_input', message: 'request: a Host header is required' });
+    // HTTP/1.0 had no Host header.
+    expect((await raw('GET /healthz HTTP/1.0\r\n\r\n')).status).toBe(200);
+    // Bull Board's routes have an error handler of their own: the refusal still is the API's.
+    const board = await raw(
+      'GET /admin/queues HTTP/1.1\r\nAuthorization: Bearer test-key-admin-0123456789\r\nConnection: close\r\n\r\n',
+    );
+    expect(board.status).toBe(400);
+    expect(board.body.error?.message).toBe('request: a Host header is required');
+  });
+
+  it('answers CONNECT with 405 in the API format and closes, instead of leaving the client waiting', async () => {
+    for (const target of ['/healthz', 'internal.example:443']) {
+      const res = await raw(`CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(res.status).toBe(405);
+      expect(res.body.error?.code).toBe('method_not_allowed');
+    }
+    // And the server lets go of the connection once the client has.
+    const open = () => new Promise<number>((r) => stack.app.server.getConnections((_e, n) => r(n)));
+    await vi.waitFor(async () => expect(await open()).toBe(0), { timeout: 60_000, interval: 50 });
+  });
+
   it('answers an Expect it does not meet with 417 in the API format', async () => {
     const res = await raw(
       `POST /v1/generations HTTP/1.1\r\nHost: x\r\n${auth}\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`,
@@ -127,7 +152,7 @@ describe('proxy headers', () => {
       },
       payload: { prompt: 'links' },
     });
-    expect(res.json().urls.self).toMatch(/^http:\/\/localhost/);
+    expect(res.json().urls.self.startsWith(`${stack.context.env.PUBLIC_API_URL}/v1/`)).toBe(true);
     expect(JSON.stringify(res.json())).not.toContain('evil.example');
   });
 });

@@ -30,6 +30,12 @@ class ExpectationFailedError extends AppError {
   }
 }
 
+class MethodNotAllowedError extends AppError {
+  constructor() {
+    super('method_not_allowed', 'CONNECT is not served here');
+  }
+}
+
 /** Errors of the router, before any route or hook runs. */
 export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   switch (error.code) {
@@ -76,6 +82,35 @@ export const clientErrorHandler: NonNullable<FastifyServerOptions['clientErrorHa
       : rawAnswer(400, 'Bad Request', new InvalidInputError('request', 'not a valid HTTP request'));
   socket.end(answer);
 };
+
+/**
+ * Node hands a CONNECT request to 'connect' listeners and, with none, leaves the client
+ * waiting on an open socket. Nothing here tunnels: it is answered and closed.
+ */
+export function refuseConnect(server: {
+  on(event: 'connect', listener: (req: unknown, socket: import('node:stream').Duplex) => void): void;
+}): void {
+  server.on('connect', (_req, socket) => {
+    socket.on('error', () => socket.destroy());
+    // Node hands the socket over paused: reading what follows lets the client's close be
+    // seen, or the socket would stay open after both sides are done with it.
+    socket.resume();
+    socket.end(rawAnswer(405, 'Method Not Allowed', new MethodNotAllowedError()));
+  });
+}
+
+/**
+ * HTTP/1.1 requires a Host header, and Node answers a request without one with an empty
+ * 400 of its own (requireHostHeader). Turned off there, this check, the first hook of
+ * every request, gives the same refusal in the API's format.
+ */
+export const NODE_HTTP_OPTIONS = { requireHostHeader: false } as const;
+
+export function missingHost(request: FastifyRequest): InvalidInputError | null {
+  const { httpVersionMajor, httpVersionMinor, headers } = request.raw;
+  const needsHost = httpVersionMajor > 1 || (httpVersionMajor === 1 && httpVersionMinor >= 1);
+  return needsHost && !headers.host ? new InvalidInputError('request', 'a Host header is required') : null;
+}
 
 /** Node answers an `Expect` it does not meet with an empty 417 unless the server does. */
 export function answerUnmetExpectations(server: {

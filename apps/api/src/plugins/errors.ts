@@ -8,6 +8,7 @@ import {
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { drainUnreadBody } from './body-drain.ts';
 
 /**
  * One error handler for the whole app: every error leaves as
@@ -42,6 +43,7 @@ export const HTTP_STATUS_OF_CODE: Readonly<Record<string, number>> = {
   feedback_limit_reached: 409,
   canceled: 409,
   payload_too_large: 413,
+  method_not_allowed: 405,
   unsupported_media_type: 415,
   rate_limited: 429,
   service_unavailable: 503,
@@ -140,7 +142,7 @@ export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(error, () => app.hasDecorator('redis') && app.redis.status !== 'ready');
     const status = httpStatusOf(appError);
     if (status >= 500) {
@@ -148,6 +150,7 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     } else {
       request.log.info({ code: appError.code, status }, appError.message);
     }
+    if (appError instanceof PayloadTooLargeError) await drainUnreadBody(request.raw);
     return sendError(reply, appError);
   });
   app.setNotFoundHandler((request, reply) =>

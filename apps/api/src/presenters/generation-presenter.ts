@@ -22,11 +22,6 @@ export function generationPath(id: string): string {
   return `/v1/generations/${encodeURIComponent(id)}`;
 }
 
-/** The origin the client used, so the links it gets work from where it stands. */
-export function baseUrlOf(request: { protocol: string; host: string }): string {
-  return `${request.protocol}://${request.host}`;
-}
-
 export interface PresenterDeps {
   objects: PublicUrls;
   redis: RedisClient;

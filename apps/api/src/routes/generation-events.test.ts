@@ -95,5 +95,16 @@ describe('GET /v1/generations/{id}/events', () => {
     const malformed = await follow(id, 'not-an-id');
     expect(malformed.status).toBe(400);
     expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe('invalid_input');
+    // Digits that Redis cannot take as a stream id (past 64 bits) are malformed too, not a 500.
+    for (const lastEventId of ['99999999999999999999-0', '1-18446744073709551616', '18446744073709551616']) {
+      const tooLarge = await follow(id, lastEventId);
+      expect(tooLarge.status, lastEventId).toBe(400);
+      expect(await tooLarge.json()).toEqual({
+        error: { code: 'invalid_input', message: 'Last-Event-ID: not an event id' },
+      });
+    }
+    const largest = await follow(id, '18446744073709551615-18446744073709551615');
+    expect(largest.status).toBe(200);
+    await largest.body?.cancel();
   });
 });

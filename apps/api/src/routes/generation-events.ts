@@ -1,11 +1,11 @@
 import type { SSEMessage } from '@fastify/sse';
+import { InvalidInputError } from '@glm-image/shared/errors';
 import { isTerminal } from '@glm-image/shared/generation';
 import type { GenerationEvent } from '@glm-image/shared/generation-store';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { baseUrlOf } from '../presenters/generation-presenter.ts';
 import { errorResponses, GenerationIdParams } from '../schemas/generation.ts';
 import type { EventWatch } from '../services/event-hub.ts';
 
@@ -35,6 +35,18 @@ function eventName(event: GenerationEvent): string {
 /** Runs of progress events in one read collapse to their last: only the latest step matters. */
 function collapseProgress(events: GenerationEvent[]): GenerationEvent[] {
   return events.filter((event, i) => !(event.type === 'progress' && events[i + 1]?.type === 'progress'));
+}
+
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * An event id Redis takes: `$`, or `<ms>[-<seq>]` with each part an unsigned 64-bit
+ * number. Larger digits are refused here as malformed; Redis would fail the read.
+ */
+export function isEventId(id: string): boolean {
+  if (id === '$') return true;
+  const match = /^(\d{1,20})(?:-(\d{1,20}))?$/.exec(id);
+  return match?.slice(1).every((part) => part === undefined || BigInt(part) <= UINT64_MAX) === true;
 }
 
 const EventsQuery = z.object({
@@ -102,10 +114,11 @@ export const generationEventRoutes: FastifyPluginAsyncZod = async (app) => {
       // an empty id is malformed here and answers 400 like any other.
       const header = request.headers['last-event-id'];
       let cursor = (Array.isArray(header) ? header[0] : header) ?? request.query.last_event_id ?? '0';
-      const baseUrl = baseUrlOf(request);
+      const baseUrl = app.env.PUBLIC_API_URL;
       const present = (event: GenerationEvent) => app.presenter.view(event.data, baseUrl);
 
       // A malformed id fails here, before anything is streamed, as a 400.
+      if (!isEventId(cursor)) throw new InvalidInputError('Last-Event-ID', 'not an event id');
       const missed = await app.store.readEvents(id, cursor);
       if (missed.length === 0 && isTerminal(record.status)) return reply.code(204).send(null);
       if (!sse.isConnected) return; // gone during the read

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { BODY_LIMIT_BYTES } from '../http-edge.ts';
 import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
+import { generationPath } from '../presenters/generation-presenter.ts';
 import {
   CreateGenerationBody,
   errorResponses,
@@ -73,7 +73,6 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
         principal,
         request.body,
         request.headers['idempotency-key'],
-        new URL(baseUrlOf(request)).origin,
       );
       let current = record;
       if (wait !== null && wait > 0) {
@@ -87,7 +86,9 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!created) reply.header('idempotent-replayed', 'true');
       reply.header('location', generationPath(record.id));
       const finished = isTerminal(current.status) && (wait !== null || !created);
-      return reply.code(finished ? 200 : 202).send(await app.presenter.present(current, baseUrlOf(request)));
+      return reply
+        .code(finished ? 200 : 202)
+        .send(await app.presenter.present(current, app.env.PUBLIC_API_URL));
     },
   );
 
@@ -111,7 +112,7 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
       });
       const items = await Promise.all(
         page.items.map((record) =>
-          app.presenter.present(record, baseUrlOf(request), { withQueuePosition: false }),
+          app.presenter.present(record, app.env.PUBLIC_API_URL, { withQueuePosition: false }),
         ),
       );
       return { items, next_cursor: page.nextCursor };
@@ -132,7 +133,7 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const record = await app.reads.find(principalOf(request), request.params.id);
-      return app.presenter.present(record, baseUrlOf(request));
+      return app.presenter.present(record, app.env.PUBLIC_API_URL);
     },
   );
 
@@ -153,7 +154,7 @@ export const generationRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const record = await app.cancellation.cancel(principalOf(request), request.params.id);
-      return app.presenter.present(record, baseUrlOf(request));
+      return app.presenter.present(record, app.env.PUBLIC_API_URL);
     },
   );
 };

@@ -84,6 +84,26 @@ describe('the queue dashboard', () => {
     expect(unauthorized.headers['www-authenticate']).toBe('Bearer');
   });
 
+  it("answers Bull Board's own refusals in the API error format, keeping their status", async () => {
+    const authorization = `Bearer ${KEYS.admin}`;
+    for (const [method, path, status, code] of [
+      ['GET', '/api/queues/plan/no-such-job', 404, 'not_found'],
+      ['GET', '/api/queues/no-such-queue/no-such-job', 404, 'not_found'],
+      ['GET', '/api/queues?activeQueue=plan&status=zzz', 400, 'invalid_input'],
+      ['PUT', '/api/queues/plan/no-such-job/retry', 405, 'method_not_allowed'],
+      ['GET', '/static/x%00', 403, 'forbidden'],
+    ] as const) {
+      const res = await stack.app.inject({
+        method,
+        url: `${DASHBOARD_PATH}${path}`,
+        headers: { authorization },
+      });
+      expect(res.statusCode, path).toBe(status);
+      expect(res.headers['content-type']).toContain('application/json');
+      expect(res.json()).toEqual({ error: { code, message: expect.stringMatching(/^Queue dashboard: /) } });
+    }
+  });
+
   it('reads the key from a bearer token or a Basic password only', () => {
     expect(presentedKey('Bearer abc')).toBe('abc');
     expect(presentedKey(basic('user', 'pa:ss'))).toBe('pa:ss');

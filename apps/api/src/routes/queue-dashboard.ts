@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { ForbiddenError, UnauthorizedError } from '@glm-image/shared/errors';
+import { AppError, ForbiddenError, UnauthorizedError } from '@glm-image/shared/errors';
 import { createQueue, type QueueKind } from '@glm-image/shared/queues';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AuthOptions, failureLimit, type KeyRegistry } from '../plugins/auth.ts';
@@ -36,6 +36,47 @@ export function presentedKey(authorization: string | undefined): string | null {
   return colon === -1 ? null : decoded.slice(colon + 1) || null;
 }
 
+/** `{ error: { code, message } }` and nothing else, as the API sends every error. */
+function isApiErrorBody(payload: unknown): boolean {
+  if (typeof payload !== 'string') return false;
+  try {
+    const body = JSON.parse(payload) as { error?: { code?: unknown; message?: unknown } };
+    return (
+      Object.keys(body).length === 1 &&
+      typeof body.error?.code === 'string' &&
+      typeof body.error.message === 'string'
+    );
+  } catch {
+    return false;
+  }
+}
+
+const DASHBOARD_ERROR_CODES: Readonly<Record<number, string>> = {
+  400: 'invalid_input',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+};
+
+/** A Bull Board refusal, named by its own key (`ERRORS.JOB_NOT_FOUND` becomes "job not found"). */
+export function dashboardError(status: number, payload: unknown): AppError {
+  let key: string | undefined;
+  try {
+    key = (JSON.parse(String(payload)) as { error?: { key?: unknown } }).error?.key as string | undefined;
+  } catch {
+    key = undefined;
+  }
+  const what =
+    typeof key === 'string'
+      ? key
+          .replace(/^ERRORS\./, '')
+          .replace(/_/g, ' ')
+          .toLowerCase()
+      : null;
+  const code = DASHBOARD_ERROR_CODES[status] ?? (status >= 500 ? 'internal_error' : 'invalid_input');
+  return new AppError(code, `Queue dashboard: ${what ?? `refused with status ${status}`}`);
+}
+
 export async function queueDashboardRoutes(app: FastifyInstance, options: QueueDashboardOptions) {
   // Bull Board sets its own error handler for its routes, so a refusal is sent here
   // rather than thrown: it leaves in the API's error format either way.
@@ -49,6 +90,14 @@ export async function queueDashboardRoutes(app: FastifyInstance, options: QueueD
     }
     if (!principal.admin)
       return sendError(reply, new ForbiddenError('The queue dashboard needs an admin key'));
+  });
+
+  // Bull Board answers its own refusals as `{ error: { key } }` (a job that does not
+  // exist, a write to a read-only queue, a bad query): they leave in the API's format too.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode < 400 || isApiErrorBody(payload)) return payload;
+    reply.type('application/json; charset=utf-8');
+    return JSON.stringify(dashboardError(reply.statusCode, payload).toJSON());
   });
 
   const queues = DASHBOARD_QUEUES.map((kind) => createQueue(kind, app.redis, app.queues.settings));

@@ -103,7 +103,7 @@ describe('reference_images on submit', () => {
     const image = await picture(200, 200);
     const first = (await submit({ prompt: 'a', reference_images: [dataUrl(image)] })).json();
     const stored = first.input.reference_images[0];
-    const apiUrl = `http://localhost:80/v1/generations/${first.id}/references/0`;
+    const apiUrl = `${stack.context.env.PUBLIC_API_URL}/v1/generations/${first.id}/references/0`;
     for (const url of [stored.url, apiUrl]) {
       const res = await submit({ prompt: 'make the background green', reference_images: [url] });
       expect(res.statusCode, res.body).toBe(202);
@@ -118,7 +118,7 @@ describe('reference_images on submit', () => {
     // An output that does not exist yet names nothing.
     const noOutput = await submit({
       prompt: 'x',
-      reference_images: [`http://localhost:80/v1/generations/${first.id}/outputs/0`],
+      reference_images: [`${stack.context.env.PUBLIC_API_URL}/v1/generations/${first.id}/outputs/0`],
     });
     expect(noOutput.json().error.message).toMatch(/^reference_images\[0\]: names no image of yours/);
   });

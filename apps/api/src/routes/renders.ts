@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { sends } from '../openapi/complete-document.ts';
 import { principalOf } from '../plugins/auth.ts';
-import { baseUrlOf, generationPath } from '../presenters/generation-presenter.ts';
+import { generationPath } from '../presenters/generation-presenter.ts';
 import {
   CreateRenderBody,
   errorResponses,
@@ -32,7 +32,7 @@ export const renderRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const record = await app.renders.render(principalOf(request), request.params.id, request.body ?? {});
       reply.header('location', generationPath(record.id));
-      return reply.code(202).send(await app.presenter.present(record, baseUrlOf(request)));
+      return reply.code(202).send(await app.presenter.present(record, app.env.PUBLIC_API_URL));
     },
   );
 };

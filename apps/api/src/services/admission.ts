@@ -104,20 +104,15 @@ export class Admission {
     await this.deps.webhookTargets.assertDeliverable(input.webhook.url);
   }
 
-  /**
-   * `requestOrigin` is the origin the client called: links to its images that the API
-   * answered with are accepted as reference images.
-   */
   async submit(
     principal: Principal,
     body: CreateGenerationBody,
     idempotencyKey?: string,
-    requestOrigin?: string,
   ): Promise<Submission> {
     const input = this.normalize(body);
     await this.checkWebhook(principal, input);
     const references: AcceptedReference[] = body.reference_images?.length
-      ? await this.deps.references.load(principal, body.reference_images, requestOrigin)
+      ? await this.deps.references.load(principal, body.reference_images)
       : [];
     const id = newGenerationId();
     const create = async (): Promise<Submission> => {

@@ -9,6 +9,13 @@ import type { GenerationStore } from '@glm-image/shared/generation-store';
 import { canSee, type Principal } from '../plugins/auth.ts';
 import type { EventHub } from './event-hub.ts';
 
+/**
+ * The characters generation ids are made of (`gen_` and a ULID). A path id outside them
+ * names nothing, and is never made into a key: `gen_x:events` would name the event
+ * stream of `gen_x` instead of a record.
+ */
+export const GENERATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 export class GenerationReads {
   constructor(
     private readonly store: GenerationStore,
@@ -16,6 +23,7 @@ export class GenerationReads {
   ) {}
 
   async find(principal: Principal, id: string): Promise<GenerationRecord> {
+    if (!GENERATION_ID.test(id)) throw new NotFoundError('No such generation');
     const record = await this.store.get(id);
     if (!record || !canSee(principal, record.tenant)) throw new NotFoundError(`No generation ${id}`);
     return record;

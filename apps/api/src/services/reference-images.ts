@@ -43,19 +43,12 @@ export class ReferenceImages {
   constructor(private readonly deps: ReferenceImagesDeps) {}
 
   /**
-   * Reads and checks every reference of a request. `requestOrigin` is the origin the
-   * client called, whose image links (as the API answered them) are accepted too. When
-   * several are at fault, the first one's problem is reported.
+   * Reads and checks every reference of a request. When several are at fault, the first
+   * one's problem is reported.
    */
-  async load(
-    principal: Principal,
-    values: readonly string[],
-    requestOrigin?: string,
-  ): Promise<AcceptedReference[]> {
+  async load(principal: Principal, values: readonly string[]): Promise<AcceptedReference[]> {
     const results = await Promise.allSettled(
-      values.map((value, index) =>
-        this.loadOne(principal, value, `reference_images[${index}]`, requestOrigin),
-      ),
+      values.map((value, index) => this.loadOne(principal, value, `reference_images[${index}]`)),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -84,15 +77,10 @@ export class ReferenceImages {
     );
   }
 
-  private async loadOne(
-    principal: Principal,
-    value: string,
-    field: string,
-    requestOrigin: string | undefined,
-  ): Promise<AcceptedReference> {
+  private async loadOne(principal: Principal, value: string, field: string): Promise<AcceptedReference> {
     const bytes = /^data:/i.test(value)
       ? this.decodeDataUrl(value, field)
-      : await this.readOwnImage(principal, value, field, requestOrigin);
+      : await this.readOwnImage(principal, value, field);
     const info = await inspectReferenceImage(bytes, field, this.deps.limits);
     return { bytes, info };
   }
@@ -120,19 +108,14 @@ export class ReferenceImages {
   }
 
   /** The bytes of an image this deployment stores, named by one of its URLs, if the caller may see it. */
-  private async readOwnImage(
-    principal: Principal,
-    value: string,
-    field: string,
-    requestOrigin: string | undefined,
-  ): Promise<Buffer> {
+  private async readOwnImage(principal: Principal, value: string, field: string): Promise<Buffer> {
     let url: URL;
     try {
       url = new URL(value);
     } catch {
       throw new InvalidInputError(field, 'must be a data: URL or the URL of an image of this deployment');
     }
-    const located = await this.locate(principal, url, value, requestOrigin);
+    const located = await this.locate(principal, url, value);
     if (located === null) {
       throw new InvalidInputError(
         field,
@@ -170,21 +153,18 @@ export class ReferenceImages {
     principal: Principal,
     url: URL,
     raw: string,
-    requestOrigin: string | undefined,
   ): Promise<{ key: string } | { missing: true } | null> {
     const publicKey = this.deps.objects.keyOfPublicUrl(raw);
     if (publicKey !== null) return { key: publicKey };
-    const apiOrigins = new Set([
-      new URL(this.deps.publicApiUrl).origin,
-      ...(requestOrigin ? [requestOrigin] : []),
-    ]);
     const match = API_IMAGE_PATH.exec(url.pathname);
-    if (!apiOrigins.has(url.origin) || !match || url.search || url.hash) return null;
+    if (url.origin !== new URL(this.deps.publicApiUrl).origin || !match || url.search || url.hash)
+      return null;
     let record: GenerationRecord;
     try {
       record = await this.deps.reads.find(principal, decodeURIComponent(match[1]!));
     } catch (error) {
-      if (error instanceof NotFoundError) return { missing: true };
+      // URIError: malformed percent-encoding in the id, which names nothing either.
+      if (error instanceof NotFoundError || error instanceof URIError) return { missing: true };
       throw error;
     }
     const [, , output, reference] = match;

@@ -7,7 +7,7 @@ import type { GenerationRecord } from '@glm-image/shared/generation';
 import { type RedisServerHandle, startRedisServer } from '@glm-image/testing/redis-server';
 import { type S3ServerHandle, startS3Server } from '@glm-image/testing/s3-server';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../app.ts';
+import { type BuildAppOptions, buildApp } from '../app.ts';
 import { parseApiEnv } from '../env.ts';
 import { sha256Hex } from '../plugins/auth.ts';
 import { generateWebhookSecret } from '../webhooks/signing.ts';
@@ -61,6 +61,9 @@ export async function startApiStack(
     dns?: TableResolver;
     /** The model pack manifest the API reads; the reference pack's by default. */
     manifest?: ModelPackManifest;
+    /** Logs as the API process writes them (server.ts); none by default. */
+    logger?: BuildAppOptions['logger'];
+    trustProxy?: BuildAppOptions['trustProxy'];
   } = {},
 ) {
   const redis = await startRedisServer();
@@ -93,6 +96,8 @@ export async function startApiStack(
   const app = await buildApp({
     env,
     webhookResolver: dns,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
     ...(options.rateLimitWindowMs === undefined ? {} : { rateLimitWindowMs: options.rateLimitWindowMs }),
   });
   const context: ApiStackContext = {
