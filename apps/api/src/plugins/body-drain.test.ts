@@ -5,11 +5,13 @@ import { type ApiStack, KEYS, startApiStack } from '../testing/api-stack.ts';
 import { DRAIN_LIMIT_BYTES } from './body-drain.ts';
 
 /**
- * A body over the limit is answered 413 in the API's error format after the server has
- * read the rest of it, so closing the connection afterwards never resets it under a
- * client that is still sending: the client always reads its 413. Checked on the server's
- * side (the request was read to its end when the answer went out) and on the client's
- * (the whole answer arrived, with no reset), over a real socket.
+ * A body over the limit is answered 413 in the API's error format at once, and the
+ * response ends (closing the connection) only after the server has read the rest of the
+ * body, so the close never resets the connection under a client that is still sending:
+ * the client always reads its 413, and one that waits for an answer before sending more
+ * gets it. Checked on the server's side (the request was read to its end when the
+ * response ended) and on the client's (the whole answer arrived, with no reset), over a
+ * real socket.
  */
 
 let stack: ApiStack;
@@ -86,6 +88,26 @@ describe('a body over the limit', () => {
     expect(res.error).toBeUndefined();
     expect413(res.answer);
     expect(readToEnd.get('chunked')).toBe(true);
+  });
+
+  it('is answered before the rest of it is sent, to a client that waits for an answer', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      let received = '';
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`${head('waits', `Content-Length: ${BODY.length}`)}\r\n\r\n`);
+        socket.write('{"prompt":"');
+      });
+      socket.on('data', (chunk) => {
+        received += chunk.toString('utf8');
+        const [status = '', body = ''] = received.split('\r\n\r\n');
+        const length = Number(/content-length: (\d+)/i.exec(status)?.[1]);
+        if (Buffer.byteLength(body) >= length) {
+          resolve(received);
+          socket.destroy();
+        }
+      });
+    });
+    expect413(answer);
   });
 
   it('declared larger than the server reads is answered 413 at once, without reading it', async () => {

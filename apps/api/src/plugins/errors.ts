@@ -8,7 +8,7 @@ import {
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { drainUnreadBody } from './body-drain.ts';
+import { answerThenDrain, worthDraining } from './body-drain.ts';
 
 /**
  * One error handler for the whole app: every error leaves as
@@ -150,7 +150,10 @@ async function errorsPlugin(app: FastifyInstance): Promise<void> {
     } else {
       request.log.info({ code: appError.code, status }, appError.message);
     }
-    if (appError instanceof PayloadTooLargeError) await drainUnreadBody(request.raw);
+    if (appError instanceof PayloadTooLargeError && worthDraining(request.raw)) {
+      answerThenDrain(reply, status, appError.toJSON());
+      return reply;
+    }
     return sendError(reply, appError);
   });
   app.setNotFoundHandler((request, reply) =>
