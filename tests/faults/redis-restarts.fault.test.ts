@@ -126,7 +126,14 @@ it('three Redis restarts under load: 503 while away, back by itself, waiting job
     // No submission until everything accepted so far has ended: the jobs that were
     // waiting before the restart get a worker without a new job to wake one.
     const endings = await Promise.all(accepted.map((generation) => generation.ending));
-    expect(endings.filter((status) => status !== 'succeeded')).toEqual([]);
+    if (endings.some((status) => status !== 'succeeded')) {
+      // Say how they ended: the record's error names the path that failed them.
+      const records = await Promise.all(accepted.map((generation) => readWhenServed(client, generation.id)));
+      const unsucceeded = records
+        .filter((g) => g.status !== 'succeeded')
+        .map((g) => [g.id, g.status, g.error]);
+      expect(unsucceeded, `after restart ${restart}`).toEqual([]);
+    }
     recoveries.push({ apiMs, drainedMs: performance.now() - backAt, waitingAtKill });
   }
 
