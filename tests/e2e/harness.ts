@@ -76,6 +76,21 @@ export async function startSystem(options: SystemOptions = {}): Promise<E2eSyste
   }
 }
 
+/**
+ * API_KEYS holding API_KEY for `tenant`. A test client polls much faster than a person:
+ * its key gets a budget to match, and whatever else a test sets (`max_in_flight`).
+ */
+export function apiKeysFor(tenant: string, limits: { max_in_flight?: number } = {}): string {
+  return JSON.stringify([
+    {
+      sha256: createHash('sha256').update(API_KEY).digest('hex'),
+      tenant,
+      rate_per_minute: 100_000,
+      ...limits,
+    },
+  ]);
+}
+
 /** The system on the Redis at `redisUrl` (one server or a cluster), which the caller runs and stops. */
 export async function startSystemOn(redisUrl: string, options: SystemOptions = {}): Promise<StackSystem> {
   const s3 = await startS3Server();
@@ -95,14 +110,7 @@ export async function startSystemOn(redisUrl: string, options: SystemOptions = {
       readyTimeoutMs: 600_000,
       env: {
         LOG_LEVEL: 'warn',
-        // A test client polls much faster than a person: give its key a budget to match.
-        API_KEYS: JSON.stringify([
-          {
-            sha256: createHash('sha256').update(API_KEY).digest('hex'),
-            tenant: 'e2e',
-            rate_per_minute: 100_000,
-          },
-        ]),
+        API_KEYS: apiKeysFor('e2e'),
         ...FAST_RECOVERY_ENV,
         ...options.env,
       },

@@ -10,7 +10,6 @@
  * no job stalls at all during the run; every generation succeeds, once, with one set of
  * objects. The test prints how long each process took from SIGTERM to exit.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +26,7 @@ import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/red
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ManagedProcess } from '../../scripts/stack/managed-process.ts';
-import { API_KEY, type E2eSystem, startSystem } from '../e2e/harness.ts';
+import { apiKeysFor, type E2eSystem, startSystem } from '../e2e/harness.ts';
 import { runBurstyLoad } from './support/bursty-load.ts';
 import { endingsOf, keysByGeneration, listObjectKeys } from './support/generation-outcomes.ts';
 import { jobsHeldBy, workerNameOf } from './support/held-jobs.ts';
@@ -60,14 +59,7 @@ beforeAll(async () => {
       LOCK_DURATION_MS: '',
       STALLED_INTERVAL_MS: '',
       SHUTDOWN_GRACE_MS: '',
-      API_KEYS: JSON.stringify([
-        {
-          sha256: createHash('sha256').update(API_KEY).digest('hex'),
-          tenant: TENANT,
-          rate_per_minute: 100_000,
-          max_in_flight: 10_000,
-        },
-      ]),
+      API_KEYS: apiKeysFor(TENANT, { max_in_flight: 10_000 }),
     },
     decoderEnv: { SHUTDOWN_GRACE_MS: String(DECODER_GRACE_MS) },
   });

@@ -13,7 +13,6 @@
  * worker) and holds nobody up. Locks and stall checks are the shipped defaults. The test
  * prints what it measured: generations, kills, how long after a kill its jobs ran again.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +29,7 @@ import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/red
 import { MAX_STALLED_COUNT } from '@glm-image/worker-runtime';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { API_KEY, type E2eSystem, startSystem } from '../e2e/harness.ts';
+import { apiKeysFor, type E2eSystem, startSystem } from '../e2e/harness.ts';
 import { runBurstyLoad } from './support/bursty-load.ts';
 import { endingsOf, keysByGeneration, listObjectKeys } from './support/generation-outcomes.ts';
 import { type Rerun, waitForRerun } from './support/held-jobs.ts';
@@ -70,14 +69,7 @@ beforeAll(async () => {
       // Unset: the shipped lock and stall-check timings, not the e2e suite's shorter ones.
       LOCK_DURATION_MS: '',
       STALLED_INTERVAL_MS: '',
-      API_KEYS: JSON.stringify([
-        {
-          sha256: createHash('sha256').update(API_KEY).digest('hex'),
-          tenant: TENANT,
-          rate_per_minute: 100_000,
-          max_in_flight: 10_000,
-        },
-      ]),
+      API_KEYS: apiKeysFor(TENANT, { max_in_flight: 10_000 }),
     },
     // One job per decoder: a job that kills its worker then takes no other job down with it.
     decoderEnv: { DECODER_CONCURRENCY: '1' },
