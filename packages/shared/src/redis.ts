@@ -1,6 +1,7 @@
 /**
  * Redis connections. Workers need `maxRetriesPerRequest: null`: BullMQ's blocking
- * commands must wait out a Redis restart instead of failing after a few retries.
+ * commands, and the jobs' own reads and writes, must wait out a Redis restart instead of
+ * failing after a few retries (a job failing for an outage would spend its attempts).
  * Producers (the API) keep a bound so a request fails fast with 503 while Redis is down.
  *
  * REDIS_URL names one server or a Redis Cluster (see redis-url.ts); either way callers get

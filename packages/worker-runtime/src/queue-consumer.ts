@@ -10,6 +10,7 @@ import { createWorker, type QueueKind, workerSettingsFromEnv } from '@glm-image/
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import type { Job } from 'bullmq';
 import { failGenerationIfJobIsOver } from './generation-job.ts';
+import { JobRuns } from './job-reruns.ts';
 import { startWorkerHttpServer } from './worker-http.ts';
 import type { WorkerRuntime } from './worker-runtime.ts';
 
@@ -40,10 +41,19 @@ export async function consumeQueue<Data>(
 ): Promise<StageWorker> {
   const { env, log } = runtime;
   const connection = createRedis(env.REDIS_URL, { forWorker: true, connectionName: `${kind}-worker` });
-  const worker = createWorker<Data>(kind, processor, connection, runtime.queueSettings, {
-    ...workerSettingsFromEnv(env),
-    maxStalledCount: MAX_STALLED_COUNT,
+  const settings = workerSettingsFromEnv(env);
+  const runs = new JobRuns({
+    lockDurationMs: settings.lockDurationMs,
+    lockRenewMs: settings.lockRenewMs,
+    log,
   });
+  const worker = createWorker<Data>(
+    kind,
+    (job, token) => runs.run(job, token, () => processor(job, token)),
+    connection,
+    runtime.queueSettings,
+    { ...settings, maxStalledCount: MAX_STALLED_COUNT },
+  );
   worker.on('error', (error) => log.error({ err: error.message }, 'worker error'));
   worker.on('failed', (job, error) => {
     if (!job) return;

@@ -46,7 +46,9 @@ export async function createWorkerRuntime(service: string, env: WorkerEnv): Prom
     serviceName: service,
     ...(env.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : {}),
   });
-  const redis = createRedis(env.REDIS_URL, { connectionName: service });
+  // Jobs' own reads and writes wait out a Redis restart, as BullMQ's commands do: failing
+  // them after a few reconnects would spend the generation's attempts on an outage.
+  const redis = createRedis(env.REDIS_URL, { forWorker: true, connectionName: service });
   const queueSettings = queueSettingsFromEnv(env);
   const keyPrefix = keyPrefixOf(queueSettings.prefix);
   const store = new GenerationStore(redis, { keyPrefix, retentionSeconds: env.RETENTION_SECONDS });
