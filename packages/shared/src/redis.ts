@@ -24,6 +24,12 @@ export interface CreateRedisOptions {
   lazyConnect?: boolean;
 }
 
+/**
+ * How long a worker's command rides out CLUSTERDOWN: a try every 250 ms for a minute.
+ * MOVED and ASK count against the same bound, which still stops a redirect loop.
+ */
+const WORKER_CLUSTER_DOWN_PATIENCE = { retryDelayOnClusterDown: 250, maxRedirections: 240 } as const;
+
 /** Reconnect forever with a capped delay; Kubernetes restarts Redis, we wait for it. */
 const reconnectDelay = (attempt: number) => Math.min(attempt * 100, 2000);
 
@@ -45,6 +51,10 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     clusterRetryStrategy: reconnectDelay,
     lazyConnect: options.lazyConnect ?? false,
     redisOptions: { ...nodeOptions(target), ...common },
+    // A cluster whose nodes have just come back answers CLUSTERDOWN until they have
+    // agreed again, which can take seconds on a busy machine; ioredis gives a command up
+    // after maxRedirections tries (16 × 100 ms by default). Workers wait that out too.
+    ...(options.forWorker ? WORKER_CLUSTER_DOWN_PATIENCE : {}),
   });
   // A cluster client holds every command in its offline queue while it reconnects, with
   // no bound: a producer's request would hang through an outage instead of failing fast.
