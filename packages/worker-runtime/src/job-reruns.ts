@@ -33,21 +33,9 @@ export class JobRuns {
     this.latest.set(id, thisRun);
     let renewal: NodeJS.Timeout | undefined;
     try {
-      if (earlier && token !== undefined) {
+      if (earlier) {
         this.options.log.warn({ job_id: id }, 'job handed out again while this process still runs it');
-        renewal = setInterval(() => {
-          job.extendLock(token, this.options.lockDurationMs).then(
-            (extended) => {
-              if (!extended) this.options.log.warn({ job_id: id }, 'lost the lock of a job run again');
-            },
-            (error: unknown) => {
-              this.options.log.warn(
-                { job_id: id, err: (error as Error).message },
-                'could not renew a job lock',
-              );
-            },
-          );
-        }, this.options.lockRenewMs);
+        if (token !== undefined) renewal = this.renew(job, token);
         await earlier;
       }
       return await work();
@@ -56,5 +44,20 @@ export class JobRuns {
       if (this.latest.get(id) === thisRun) this.latest.delete(id);
       ended();
     }
+  }
+
+  /** Renews the lock of this run every lockRenewMs, until the returned timer is cleared. */
+  private renew(job: Job, token: string): NodeJS.Timeout {
+    const id = job.id ?? '';
+    return setInterval(() => {
+      job.extendLock(token, this.options.lockDurationMs).then(
+        (extended) => {
+          if (!extended) this.options.log.warn({ job_id: id }, 'lost the lock of a job run again');
+        },
+        (error: unknown) => {
+          this.options.log.warn({ job_id: id, err: (error as Error).message }, 'could not renew a job lock');
+        },
+      );
+    }, this.options.lockRenewMs);
   }
 }
