@@ -5,10 +5,13 @@
  * event stream of a plan-only generation.
  */
 import sharp from 'sharp';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SseEvent, sseEvents } from '../../apps/api/src/testing/sse-events.ts';
-import { startTestReceiver, type TestReceiver } from '../../apps/api/src/testing/webhook-receiver.ts';
+import {
+  deliveredEventTypes,
+  startTestReceiver,
+  type TestReceiver,
+} from '../../apps/api/src/testing/webhook-receiver.ts';
 import { generateWebhookSecret } from '../../apps/api/src/webhooks/signing.ts';
 import {
   colourRegion,
@@ -45,21 +48,6 @@ async function stageCount(url: string, stage: string): Promise<number> {
 async function stageCounts() {
   const { planners, decoders } = system.stack.metricsUrls;
   return { plan: await stageCount(planners[0]!, 'plan'), decode: await stageCount(decoders[0]!, 'decode') };
-}
-
-/** The webhook events delivered for a generation, by type, signatures checked. */
-function deliveredEvents(id: string): string[] {
-  const verifier = new Webhook(SECRET);
-  return hooks.requests
-    .map((request) => {
-      const headers = Object.fromEntries(
-        Object.entries(request.headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
-      );
-      return verifier.verify(request.body, headers) as { type: string; data: { id: string } };
-    })
-    .filter((payload) => payload.data.id === id)
-    .map((payload) => payload.type)
-    .sort();
 }
 
 const DISC = { x: 0.66, y: 0.34, radius: 0.16 };
@@ -161,7 +149,7 @@ describe('a plan approved before the decoder runs', () => {
       data: { status: 'succeeded', outputs: [] },
     });
     await expect
-      .poll(() => deliveredEvents(submitted.id), { timeout: 120_000 })
+      .poll(() => deliveredEventTypes(hooks, SECRET, submitted.id), { timeout: 120_000 })
       .toEqual(['generation.planned', 'generation.succeeded']);
 
     // Approved: rendered twice, with other seeds. The decoder runs, the planner does not.
@@ -183,7 +171,7 @@ describe('a plan approved before the decoder runs', () => {
       const [r, g, b] = await meanColour(image, { x: 0, y: 0, w: 0.1, h: 0.1 });
       expect(Math.min(r, b)).toBeGreaterThan(g + 60);
       await expect
-        .poll(() => deliveredEvents(render.id), { timeout: 120_000 })
+        .poll(() => deliveredEventTypes(hooks, SECRET, render.id), { timeout: 120_000 })
         .toEqual(['generation.succeeded']);
     }
     expect(done[0]!.outputs[0]!.sha256).not.toBe(done[1]!.outputs[0]!.sha256);

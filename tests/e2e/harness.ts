@@ -3,6 +3,7 @@
  * model pack and the application processes, talking over loopback only. Tests see the
  * system the way a client does: over HTTP.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -215,4 +216,34 @@ export class ApiClient {
     if (!res.ok) throw new Error(`download ${url}: HTTP ${res.status}`);
     return Buffer.from(await res.arrayBuffer());
   }
+}
+
+/**
+ * Runs `fixtures/admit-then-die.ts` against the Redis at `redisUrl` and `s3`: an API
+ * process that stores generation `id` and is killed before enqueuing its job. Resolves
+ * with the signal that ended it.
+ */
+export async function admitThenDie(
+  id: string,
+  redisUrl: string,
+  s3: S3ServerHandle,
+): Promise<NodeJS.Signals | null> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/e2e/fixtures/admit-then-die.ts', id], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      S3_ENDPOINT: s3.endpoint,
+      S3_BUCKET: s3.bucket,
+      S3_ACCESS_KEY_ID: s3.accessKeyId,
+      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      MODEL_PACK_PATH: await referencePackPath(),
+      LOG_LEVEL: 'silent',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (_code, signal) => resolve(signal));
+  });
 }

@@ -3,14 +3,12 @@
  * queued record no worker will ever see. The reconciler of the running API finds it and
  * queues it again, with nobody reading it, and the generation succeeds.
  */
-import { spawn } from 'node:child_process';
 import { parseCommonEnv } from '@glm-image/shared/env';
 import { GenerationStore } from '@glm-image/shared/generation-store';
 import { createPlanQueue, queueSettingsFromEnv } from '@glm-image/shared/queues';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/stack/start-stack.ts';
-import { type E2eSystem, referencePackPath, startSystem } from './harness.ts';
+import { admitThenDie, type E2eSystem, startSystem } from './harness.ts';
 
 let system: E2eSystem;
 
@@ -22,31 +20,9 @@ afterAll(async () => {
   await system?.stop();
 });
 
-/** Runs the dying admission with the stack's environment; resolves with the signal that ended it. */
-async function admitThenDie(id: string): Promise<NodeJS.Signals | null> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/e2e/fixtures/admit-then-die.ts', id], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      REDIS_URL: system.redis.url,
-      S3_ENDPOINT: system.s3.endpoint,
-      S3_BUCKET: system.s3.bucket,
-      S3_ACCESS_KEY_ID: system.s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: system.s3.secretAccessKey,
-      MODEL_PACK_PATH: await referencePackPath(),
-      LOG_LEVEL: 'silent',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (_code, signal) => resolve(signal));
-  });
-}
-
 it('queues a generation stranded by a killed API again, with no client reading it, and it succeeds', async () => {
   const id = 'gen_stranded_by_a_killed_api';
-  expect(await admitThenDie(id)).toBe('SIGKILL');
+  expect(await admitThenDie(id, system.redis.url, system.s3)).toBe('SIGKILL');
 
   const redis = createRedis(system.redis.url);
   const store = new GenerationStore(redis);

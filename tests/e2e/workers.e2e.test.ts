@@ -2,8 +2,9 @@
  * Several planner and decoder processes on the same queues: every generation finishes
  * exactly once, with exactly one set of objects in the store.
  */
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { listObjectKeys } from '../../packages/testing/src/s3-server.ts';
 import { type E2eSystem, startSystem } from './harness.ts';
 
 let system: E2eSystem;
@@ -15,25 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await system?.stop();
 });
-
-async function listKeys(): Promise<string[]> {
-  const { s3 } = system;
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  });
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, ContinuationToken: token }));
-    for (const item of page.Contents ?? []) keys.push(item.Key!);
-    token = page.NextContinuationToken;
-  } while (token);
-  client.destroy();
-  return keys;
-}
 
 it('finishes every generation exactly once with exactly one set of objects', async () => {
   const { client } = system;
@@ -56,7 +38,7 @@ it('finishes every generation exactly once with exactly one set of objects', asy
     expect(g.outputs).toHaveLength(i % 2 === 0 ? 1 : 2);
   }
 
-  const keys = await listKeys();
+  const keys = await listObjectKeys(system.s3);
   for (const [i, g] of finished.entries()) {
     const own = keys.filter((key) => key.includes(`/${g.id}/`)).sort();
     const images = own.filter((key) => /\/\d+\.png$/.test(key));

@@ -12,10 +12,13 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeRedis, createRedis } from '@glm-image/shared/redis';
 import sharp from 'sharp';
-import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SseEvent, sseEvents } from '../../apps/api/src/testing/sse-events.ts';
-import { startTestReceiver, type TestReceiver } from '../../apps/api/src/testing/webhook-receiver.ts';
+import {
+  deliveredEventTypes,
+  startTestReceiver,
+  type TestReceiver,
+} from '../../apps/api/src/testing/webhook-receiver.ts';
 import { generateWebhookSecret } from '../../apps/api/src/webhooks/signing.ts';
 import { discImage } from '../../packages/inference/src/testing/image-checks.ts';
 import { type RedisClusterHandle, startRedisCluster } from '../../packages/testing/src/redis-cluster.ts';
@@ -23,8 +26,8 @@ import { REPO_ROOT } from '../../scripts/stack/start-stack.ts';
 import {
   API_KEY,
   ApiClient,
+  admitThenDie,
   type GenerationView,
-  referencePackPath,
   type StackSystem,
   startSystemOn,
 } from '../e2e/harness.ts';
@@ -71,21 +74,6 @@ type Annotated = GenerationView & {
   queue_position?: number;
   webhook?: { deliveries: number; attempts: Array<{ event: string; status?: number }> };
 };
-
-/** The webhook events delivered for a generation, by type, signatures checked. */
-function deliveredEvents(id: string): string[] {
-  const verifier = new Webhook(SECRET);
-  return hooks.requests
-    .map((request) => {
-      const headers = Object.fromEntries(
-        Object.entries(request.headers).filter((e): e is [string, string] => typeof e[1] === 'string'),
-      );
-      return verifier.verify(request.body, headers) as { type: string; data: { id: string } };
-    })
-    .filter((payload) => payload.data.id === id)
-    .map((payload) => payload.type)
-    .sort();
-}
 
 async function followToEnd(id: string): Promise<SseEvent<GenerationView>[]> {
   const res = await system.client.request(`/v1/generations/${id}/events`);
@@ -140,7 +128,7 @@ describe('the system on a three-master Redis Cluster', () => {
     expect((await sharp(preview).metadata()).format).toBe('png');
 
     await expect
-      .poll(() => deliveredEvents(submitted.id), { timeout: 300_000 })
+      .poll(() => deliveredEventTypes(hooks, SECRET, submitted.id), { timeout: 300_000 })
       .toEqual(['generation.planned', 'generation.succeeded']);
     const logged = (await client.waitFor(
       submitted.id,
@@ -230,25 +218,7 @@ describe('the system on a three-master Redis Cluster', () => {
 
   it('queues a generation stranded by a killed API again, and it succeeds', async () => {
     const id = 'gen_stranded_on_a_cluster';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'tests/e2e/fixtures/admit-then-die.ts', id], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        REDIS_URL: cluster.url,
-        S3_ENDPOINT: system.s3.endpoint,
-        S3_BUCKET: system.s3.bucket,
-        S3_ACCESS_KEY_ID: system.s3.accessKeyId,
-        S3_SECRET_ACCESS_KEY: system.s3.secretAccessKey,
-        MODEL_PACK_PATH: await referencePackPath(),
-        LOG_LEVEL: 'silent',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-    const signal = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', (_code, exitSignal) => resolve(exitSignal));
-    });
-    expect(signal).toBe('SIGKILL');
+    expect(await admitThenDie(id, cluster.url, system.s3)).toBe('SIGKILL');
     const rescued = await system.client.waitFor(id);
     expect(rescued.status, JSON.stringify(rescued.error)).toBe('succeeded');
     expect(

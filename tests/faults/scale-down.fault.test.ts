@@ -10,27 +10,20 @@
  * no job stalls at all during the run; every generation succeeds, once, with one set of
  * objects. The test prints how long each process took from SIGTERM to exit.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseCommonEnv } from '@glm-image/shared/env';
-import { GenerationStore } from '@glm-image/shared/generation-store';
-import {
-  createDecodeQueue,
-  createPlanQueue,
-  decodeJobId,
-  queueSettingsFromEnv,
-} from '@glm-image/shared/queues';
-import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
+import type { GenerationStore } from '@glm-image/shared/generation-store';
+import { decodeJobId } from '@glm-image/shared/queues';
+import type { RedisClient } from '@glm-image/shared/redis';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { listObjectKeys } from '../../packages/testing/src/s3-server.ts';
 import type { ManagedProcess } from '../../scripts/stack/managed-process.ts';
-import { apiKeysFor, type E2eSystem, startSystem } from '../e2e/harness.ts';
+import type { E2eSystem } from '../e2e/harness.ts';
 import { runBurstyLoad } from './support/bursty-load.ts';
-import { endingsOf, keysByGeneration, listObjectKeys } from './support/generation-outcomes.ts';
+import { type BusyWorkersSystem, startBusyWorkersSystem } from './support/busy-workers-system.ts';
+import { endingsOf, keysByGeneration } from './support/generation-outcomes.ts';
 import { jobsHeldBy, workerNameOf } from './support/held-jobs.ts';
-import { buildSizeLimitedPack, RENDERABLE_SIZE } from './support/size-limited-pack.ts';
+import { RENDERABLE_SIZE } from './support/size-limited-pack.ts';
 
 const GENERATIONS = 300;
 /** SIGTERMs that caught a process holding jobs, planners and decoders alike. */
@@ -40,42 +33,25 @@ const LONG_RENDER_EVERY = 8;
 const DECODER_GRACE_MS = 1000;
 const TENANT = 'scale-down';
 
+let busy: BusyWorkersSystem;
 let system: E2eSystem;
-let packDir: string;
 let redis: RedisClient;
 let store: GenerationStore;
 let planQueue: Queue;
 let decodeQueue: Queue;
 
 beforeAll(async () => {
-  packDir = await mkdtemp(join(tmpdir(), 'glm-fault-pack-'));
-  await buildSizeLimitedPack(packDir);
-  system = await startSystem({
-    planners: 2,
-    decoders: 2,
-    modelPackPath: packDir,
-    env: {
-      // Unset: the shipped lock, stall-check and grace timings.
-      LOCK_DURATION_MS: '',
-      STALLED_INTERVAL_MS: '',
-      SHUTDOWN_GRACE_MS: '',
-      API_KEYS: apiKeysFor(TENANT, { max_in_flight: 10_000 }),
-    },
+  busy = await startBusyWorkersSystem({
+    tenant: TENANT,
+    // Unset as well: the shipped grace, which planners keep.
+    env: { SHUTDOWN_GRACE_MS: '' },
     decoderEnv: { SHUTDOWN_GRACE_MS: String(DECODER_GRACE_MS) },
   });
-  redis = createRedis(system.redis.url);
-  store = new GenerationStore(redis);
-  const settings = queueSettingsFromEnv(parseCommonEnv({ REDIS_URL: system.redis.url }));
-  planQueue = createPlanQueue(redis, settings);
-  decodeQueue = createDecodeQueue(redis, settings);
+  ({ system, redis, store, planQueue, decodeQueue } = busy);
 });
 
 afterAll(async () => {
-  await planQueue?.close();
-  await decodeQueue?.close();
-  if (redis) await closeRedis(redis);
-  await system?.stop();
-  if (packDir) await rm(packDir, { recursive: true, force: true });
+  await busy?.stop();
 });
 
 interface Worker {

@@ -13,27 +13,20 @@
  * worker) and holds nobody up. Locks and stall checks are the shipped defaults. The test
  * prints what it measured: generations, kills, how long after a kill its jobs ran again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseCommonEnv } from '@glm-image/shared/env';
-import { GenerationStore } from '@glm-image/shared/generation-store';
-import {
-  createDecodeQueue,
-  createPlanQueue,
-  decodeJobId,
-  queueSettingsFromEnv,
-} from '@glm-image/shared/queues';
-import { closeRedis, createRedis, type RedisClient } from '@glm-image/shared/redis';
+import type { GenerationStore } from '@glm-image/shared/generation-store';
+import { decodeJobId } from '@glm-image/shared/queues';
+import type { RedisClient } from '@glm-image/shared/redis';
 import { MAX_STALLED_COUNT } from '@glm-image/worker-runtime';
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { apiKeysFor, type E2eSystem, startSystem } from '../e2e/harness.ts';
+import { listObjectKeys } from '../../packages/testing/src/s3-server.ts';
+import type { E2eSystem } from '../e2e/harness.ts';
 import { runBurstyLoad } from './support/bursty-load.ts';
-import { endingsOf, keysByGeneration, listObjectKeys } from './support/generation-outcomes.ts';
+import { type BusyWorkersSystem, startBusyWorkersSystem } from './support/busy-workers-system.ts';
+import { endingsOf, keysByGeneration } from './support/generation-outcomes.ts';
 import { type Rerun, waitForRerun } from './support/held-jobs.ts';
-import { buildSizeLimitedPack, RENDERABLE_SIZE, UNRENDERABLE_SIZE } from './support/size-limited-pack.ts';
+import { RENDERABLE_SIZE, UNRENDERABLE_SIZE } from './support/size-limited-pack.ts';
 import {
   type Kill,
   killEveryRunOf,
@@ -51,42 +44,24 @@ const MODEL_ERROR_EVERY = 200;
 const WORKER_KILLERS_AT = new Set([150, 650]);
 const TENANT = 'faults';
 
+let busy: BusyWorkersSystem;
 let system: E2eSystem;
-let packDir: string;
 let redis: RedisClient;
 let store: GenerationStore;
 let planQueue: Queue;
 let decodeQueue: Queue;
 
 beforeAll(async () => {
-  packDir = await mkdtemp(join(tmpdir(), 'glm-fault-pack-'));
-  await buildSizeLimitedPack(packDir);
-  system = await startSystem({
-    planners: 2,
-    decoders: 2,
-    modelPackPath: packDir,
-    env: {
-      // Unset: the shipped lock and stall-check timings, not the e2e suite's shorter ones.
-      LOCK_DURATION_MS: '',
-      STALLED_INTERVAL_MS: '',
-      API_KEYS: apiKeysFor(TENANT, { max_in_flight: 10_000 }),
-    },
+  busy = await startBusyWorkersSystem({
+    tenant: TENANT,
     // One job per decoder: a job that kills its worker then takes no other job down with it.
     decoderEnv: { DECODER_CONCURRENCY: '1' },
   });
-  redis = createRedis(system.redis.url);
-  store = new GenerationStore(redis);
-  const settings = queueSettingsFromEnv(parseCommonEnv({ REDIS_URL: system.redis.url }));
-  planQueue = createPlanQueue(redis, settings);
-  decodeQueue = createDecodeQueue(redis, settings);
+  ({ system, redis, store, planQueue, decodeQueue } = busy);
 });
 
 afterAll(async () => {
-  await planQueue?.close();
-  await decodeQueue?.close();
-  if (redis) await closeRedis(redis);
-  await system?.stop();
-  if (packDir) await rm(packDir, { recursive: true, force: true });
+  await busy?.stop();
 });
 
 type Kind = 'healthy' | 'model-error' | 'worker-killer';

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListBucketsCommand, ListObjectsCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import '@glm-image/shared/aws-sdk-env';
 import type { ObjectStoreConfig } from '@glm-image/shared/storage';
@@ -121,4 +121,27 @@ export function objectStoreConfigFor(
     forcePathStyle: true,
     ...overrides,
   };
+}
+
+/**
+ * Every key in the bucket. Pages by marker (ListObjects): s3rver's continuation tokens
+ * use a cipher OpenSSL 3 no longer offers, so a truncated ListObjectsV2 page fails there.
+ */
+export async function listObjectKeys(s3: S3ServerHandle): Promise<string[]> {
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  const keys: string[] = [];
+  try {
+    for (;;) {
+      const page = await client.send(new ListObjectsCommand({ Bucket: s3.bucket, Marker: keys.at(-1) }));
+      for (const item of page.Contents ?? []) keys.push(item.Key!);
+      if (!page.IsTruncated) return keys;
+    }
+  } finally {
+    client.destroy();
+  }
 }

@@ -5,6 +5,7 @@
  * reads it, or one byte at a time that never ends.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { verifyWebhook } from '../webhooks/signing.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -110,4 +111,19 @@ export async function startTestReceiver(
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The types of the webhook events `receiver` got for generation `id`, sorted, each
+ * signature checked with `secret` as a receiver checks it (a bad one throws).
+ */
+export function deliveredEventTypes(receiver: TestReceiver, secret: string, id: string): string[] {
+  return receiver.requests
+    .map(
+      (request) =>
+        verifyWebhook(secret, request.body, request.headers) as { type: string; data: { id: string } },
+    )
+    .filter((payload) => payload.data.id === id)
+    .map((payload) => payload.type)
+    .sort();
 }
