@@ -5,12 +5,12 @@
  * job round trip, and producer and worker connections through a whole-cluster outage.
  * The whole system on a cluster: tests/faults/redis-cluster.fault.test.ts.
  */
+import { queuedRecord } from '@glm-image/testing/records';
 import { type RedisClusterHandle, startRedisCluster } from '@glm-image/testing/redis-cluster';
 import type { Job } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlannerEnv } from './env.ts';
-import type { GenerationRecord } from './generation.ts';
 import { GenerationStore } from './generation-store.ts';
 import { DEFAULT_KEY_PREFIX, RedisKeys } from './keys.ts';
 import { createPlanQueue, createWorker, type PlanJobData, queueSettingsFromEnv } from './queues.ts';
@@ -29,30 +29,6 @@ afterAll(async () => {
   if (redis) await closeRedis(redis);
   await cluster?.stop();
 });
-
-function record(id: string, tenant = 'acme'): GenerationRecord {
-  return {
-    id,
-    tenant,
-    status: 'queued',
-    created_at: new Date().toISOString(),
-    input: {
-      prompt: 'a red "SALE" sign',
-      width: 256,
-      height: 256,
-      seed: 1,
-      steps: 4,
-      guidance_scale: 1.5,
-      temperature: 0.9,
-      top_p: 0.95,
-      n: 1,
-      output_format: 'png',
-    },
-    progress: { stage: 'queued' },
-    outputs: [],
-    timings: {},
-  };
-}
 
 async function slotOf(key: string): Promise<number> {
   return Number(await redis.call('CLUSTER', 'KEYSLOT', key));
@@ -101,8 +77,8 @@ describe('a Redis Cluster', () => {
 
   it('runs every generation store script: create, transition, update, cancel, list, annotate, export page', async () => {
     const store = new GenerationStore(redis, { retentionSeconds: 3600 });
-    const running = record('cluster-run');
-    const queued = record('cluster-queued');
+    const running = queuedRecord({ id: 'cluster-run' });
+    const queued = queuedRecord({ id: 'cluster-queued' });
     await store.create(running, 10);
     await store.create(queued, 10);
     expect(await store.unfinishedCount('acme')).toBe(2);
@@ -142,7 +118,7 @@ describe('a Redis Cluster', () => {
 
     // The same scripts with keys that lack the tag: the cluster refuses them.
     const untagged = new GenerationStore(redis, { keyPrefix: 'glm:', retentionSeconds: 3600 });
-    await expect(untagged.create(record('cluster-untagged'))).rejects.toThrow(/CROSSSLOT/);
+    await expect(untagged.create(queuedRecord({ id: 'cluster-untagged' }))).rejects.toThrow(/CROSSSLOT/);
   });
 
   it('delivers an announcement published through any node to a subscriber on another', async () => {
@@ -209,7 +185,8 @@ describe('a Redis Cluster', () => {
   // Last: takes the whole cluster down and brings it back.
   it('while the whole cluster is down, refuses a producer at once and holds a worker; both go on once it is back', async () => {
     const producer = createRedis(cluster.url);
-    const worker = createRedis(cluster.url, { forWorker: true });
+    // As a job's own connection (the worker runtime's) is made.
+    const worker = createRedis(cluster.url, { forWorker: true, waitOutClusterDown: true });
     producer.on('error', () => {});
     worker.on('error', () => {});
     try {

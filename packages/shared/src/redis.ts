@@ -18,6 +18,13 @@ export type RedisClient = Redis | Cluster;
 export interface CreateRedisOptions {
   /** True for connections used by BullMQ workers or blocking reads. Default: false. */
   forWorker?: boolean;
+  /**
+   * On a cluster: ride out CLUSTERDOWN, which nodes just back answer until they have
+   * agreed again (seconds on a busy machine), where ioredis gives a command up after 16
+   * tries 100 ms apart. For the jobs' own reads and writes; BullMQ's connections keep
+   * ioredis's bound and retry failed fetches themselves. Default: false.
+   */
+  waitOutClusterDown?: boolean;
   /** Shown in CLIENT LIST, which helps tell processes apart. Default: none. */
   connectionName?: string;
   /** Do not connect until the first command. Default: false. */
@@ -25,10 +32,10 @@ export interface CreateRedisOptions {
 }
 
 /**
- * How long a worker's command rides out CLUSTERDOWN: a try every 250 ms for a minute.
- * MOVED and ASK count against the same bound, which still stops a redirect loop.
+ * How long a command rides out CLUSTERDOWN with `waitOutClusterDown`: a try every 250 ms
+ * for a minute. MOVED and ASK count against the same bound, which still stops a redirect loop.
  */
-const WORKER_CLUSTER_DOWN_PATIENCE = { retryDelayOnClusterDown: 250, maxRedirections: 240 } as const;
+const CLUSTER_DOWN_PATIENCE = { retryDelayOnClusterDown: 250, maxRedirections: 240 } as const;
 
 /** Reconnect forever with a capped delay; Kubernetes restarts Redis, we wait for it. */
 const reconnectDelay = (attempt: number) => Math.min(attempt * 100, 2000);
@@ -51,10 +58,7 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     clusterRetryStrategy: reconnectDelay,
     lazyConnect: options.lazyConnect ?? false,
     redisOptions: { ...nodeOptions(target), ...common },
-    // A cluster whose nodes have just come back answers CLUSTERDOWN until they have
-    // agreed again, which can take seconds on a busy machine; ioredis gives a command up
-    // after maxRedirections tries (16 × 100 ms by default). Workers wait that out too.
-    ...(options.forWorker ? WORKER_CLUSTER_DOWN_PATIENCE : {}),
+    ...(options.waitOutClusterDown ? CLUSTER_DOWN_PATIENCE : {}),
   });
   // A cluster client holds every command in its offline queue while it reconnects, with
   // no bound: a producer's request would hang through an outage instead of failing fast.

@@ -48,7 +48,11 @@ export async function createWorkerRuntime(service: string, env: WorkerEnv): Prom
   });
   // Jobs' own reads and writes wait out a Redis restart, as BullMQ's commands do: failing
   // them after a few reconnects would spend the generation's attempts on an outage.
-  const redis = createRedis(env.REDIS_URL, { forWorker: true, connectionName: service });
+  const redis = createRedis(env.REDIS_URL, {
+    forWorker: true,
+    waitOutClusterDown: true,
+    connectionName: service,
+  });
   const queueSettings = queueSettingsFromEnv(env);
   const keyPrefix = keyPrefixOf(queueSettings.prefix);
   const store = new GenerationStore(redis, { keyPrefix, retentionSeconds: env.RETENTION_SECONDS });
