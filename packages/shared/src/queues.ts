@@ -4,7 +4,6 @@
  */
 import { hostname } from 'node:os';
 import { type ConnectionOptions, type JobsOptions, type Processor, Queue, Worker } from 'bullmq';
-import { Cluster } from 'ioredis';
 import { z } from 'zod';
 import type { CommonEnv, WorkerEnv } from './env.ts';
 import { tokenGridSchema } from './tokens.ts';
@@ -189,10 +188,7 @@ export function createWorker<Data>(
   return new Worker<Data>(settings.names[kind], processor, {
     connection,
     prefix: settings.prefix,
-    // BullMQ names a worker's connections after it; on a Redis Cluster a worker so named
-    // sat idle after the whole cluster restarted (tests/faults/redis-cluster.fault.test.ts),
-    // so there a job does not record the process that ran it.
-    ...(connection instanceof Cluster ? {} : { name: workerProcessName() }),
+    name: workerProcessName(),
     concurrency: worker.concurrency,
     lockDuration: worker.lockDurationMs,
     lockRenewTime: worker.lockRenewMs,

@@ -182,6 +182,48 @@ describe('a Redis Cluster', () => {
     }
   });
 
+  it("connects a worker's blocking connection that first found the cluster failing, once the cluster is ok again", async () => {
+    await cluster.killNode(0);
+    // The survivors still tell the slots, but say the cluster fails once they agree the node is gone.
+    await expect.poll(() => clusterState(cluster.nodes[1]!.url), { timeout: 60_000 }).toBe('fail');
+
+    // As BullMQ makes a worker's blocking connection: a duplicate of the worker's connection.
+    const given = createRedis(cluster.url, { forWorker: true, lazyConnect: true }) as Cluster;
+    const blocking = given.duplicate();
+    blocking.on('error', () => {});
+    let attempts = 0;
+    let failedAttempts = 0;
+    blocking.on('connect', () => {
+      attempts += 1;
+    });
+    blocking.on('close', () => {
+      if (attempts > 0) failedAttempts += 1;
+    });
+    let outcome = 'pending';
+    const connecting = blocking.connect().then(
+      () => {
+        outcome = 'connected';
+      },
+      (error: Error) => {
+        outcome = error.message;
+      },
+    );
+    try {
+      // Attempts read the slots, then fail their ready check; the client keeps trying,
+      // and all that wait on it share one listener.
+      await expect.poll(() => failedAttempts, { timeout: 60_000 }).toBeGreaterThan(2);
+      expect(outcome).toBe('pending');
+      expect(blocking.listenerCount('ready')).toBe(1);
+      await cluster.restartNode(0);
+      await expect.poll(() => outcome).toBe('connected');
+      await connecting;
+      expect(await blocking.set('{glm}:after-the-failing-cluster', 'ok')).toBe('OK');
+    } finally {
+      await closeRedis(blocking);
+      await closeRedis(given);
+    }
+  });
+
   // Last: takes the whole cluster down and brings it back.
   it('while the whole cluster is down, refuses a producer at once and holds a worker; both go on once it is back', async () => {
     const producer = createRedis(cluster.url);
@@ -208,6 +250,17 @@ describe('a Redis Cluster', () => {
     }
   });
 });
+
+/** What one node says of the cluster: `ok` or `fail`. */
+async function clusterState(nodeUrl: string): Promise<string> {
+  const node = new Redis(nodeUrl, { lazyConnect: true });
+  try {
+    const info = String(await node.call('CLUSTER', 'INFO'));
+    return /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown';
+  } finally {
+    node.disconnect();
+  }
+}
 
 /** The master connection that serves `key`'s slot. */
 async function nodeOf(key: string): Promise<Redis> {

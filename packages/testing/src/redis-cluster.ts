@@ -29,6 +29,10 @@ export interface RedisClusterHandle {
   kill(): Promise<void>;
   /** Starts every node again on its port and data; resolves once the cluster is ok again. */
   restart(): Promise<void>;
+  /** SIGKILLs one node; once the others have marked it failed, they answer `cluster_state:fail`. */
+  killNode(index: number): Promise<void>;
+  /** Starts a killed node again on its port and data; resolves once the cluster is ok again. */
+  restartNode(index: number): Promise<void>;
   /** Stops every node and deletes the data directories. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -212,20 +216,28 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     throw error;
   }
   let stopped = false;
-  const kill = async () => {
-    await Promise.all(
-      nodes.map(async (node) => {
-        node.child.kill('SIGKILL');
-        await exited(node.child);
-      }),
-    );
+  const killNode = async (node: StartedNode) => {
+    node.child.kill('SIGKILL');
+    await exited(node.child);
+  };
+  const kill = () => Promise.all(nodes.map(killNode)).then(() => {});
+  const assertRunning = () => {
+    if (stopped) throw new Error('the cluster was stopped; start a new one');
   };
   return {
     url: `redis+cluster://${nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`,
     nodes: nodes.map(({ port, url, dir }) => ({ port, url, dir })),
     kill,
+    killNode: (index) => killNode(nodes[index]!),
+    async restartNode(index) {
+      assertRunning();
+      const node = nodes[index]!;
+      await killNode(node);
+      node.child = await launchNode(node.port, node.dir);
+      await clusterReady(nodes);
+    },
     async restart() {
-      if (stopped) throw new Error('the cluster was stopped; start a new one');
+      assertRunning();
       await kill();
       for (const node of nodes) node.child = await launchNode(node.port, node.dir);
       await clusterReady(nodes);
