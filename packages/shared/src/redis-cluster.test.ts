@@ -182,10 +182,16 @@ describe('a Redis Cluster', () => {
     }
   });
 
-  it("connects a worker's blocking connection that first found the cluster failing, once the cluster is ok again", async () => {
+  it("while a master is failed, a start-up probe says no; a worker's blocking connection that found it so connects once the cluster is ok", async () => {
     await cluster.killNode(0);
     // The survivors still tell the slots, but say the cluster fails once they agree the node is gone.
     await expect.poll(() => clusterState(cluster.nodes[1]!.url), { timeout: 60_000 }).toBe('fail');
+    // A start-up probe says no, where it once waited for good.
+    let probed: boolean | 'pending' = 'pending';
+    void redisAnswers(cluster.url).then((answer) => {
+      probed = answer;
+    });
+    await expect.poll(() => probed).toBe(false);
 
     // As BullMQ makes a worker's blocking connection: a duplicate of the worker's connection.
     const given = createRedis(cluster.url, { forWorker: true, lazyConnect: true }) as Cluster;

@@ -96,10 +96,11 @@ export async function closeRedis(redis: RedisClient): Promise<void> {
 /** One PING without retries: whether a Redis (or a cluster, with every slot served) answers at `url` right now (start-up probes). */
 export async function redisAnswers(url: string): Promise<boolean> {
   const target = parseRedisUrl(url);
+  // Settling: a cluster whose nodes still fail their ready check must answer false, not never.
   const probe: RedisClient =
     target.kind === 'server'
       ? new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-      : new Cluster(target.nodes, {
+      : new SettlingCluster(target.nodes, {
           lazyConnect: true,
           clusterRetryStrategy: () => null,
           redisOptions: { ...nodeOptions(target), maxRetriesPerRequest: 0 },
